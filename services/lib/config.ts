@@ -1,0 +1,119 @@
+/**
+ * Environment configuration, parsed and validated once at start-up. Every
+ * problem is collected so an operator sees all bad values in one message.
+ */
+export type EnvSource = Readonly<Record<string, string | undefined>>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration:\n  - ${problems.join("\n  - ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+interface IntRule {
+  min?: number;
+  max?: number;
+}
+
+export class EnvReader {
+  private readonly problems: string[] = [];
+
+  constructor(private readonly source: EnvSource = process.env) {}
+
+  private raw(name: string): string | undefined {
+    const value = this.source[name];
+    return value === undefined || value.trim() === "" ? undefined : value.trim();
+  }
+
+  string(name: string, fallback: string): string {
+    return this.raw(name) ?? fallback;
+  }
+
+  optionalString(name: string): string | undefined {
+    return this.raw(name);
+  }
+
+  int(name: string, fallback: number, rule: IntRule = {}): number {
+    const raw = this.raw(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    const { min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER } = rule;
+    if (!/^-?\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min || value > max) {
+      this.problems.push(`${name} must be an integer between ${min} and ${max}, got '${raw}'`);
+      return fallback;
+    }
+    return value;
+  }
+
+  number(name: string, fallback: number, rule: IntRule = {}): number {
+    const raw = this.raw(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    const { min = -Infinity, max = Infinity } = rule;
+    if (!Number.isFinite(value) || value < min || value > max) {
+      this.problems.push(`${name} must be a number between ${min} and ${max}, got '${raw}'`);
+      return fallback;
+    }
+    return value;
+  }
+
+  port(name: string, fallback: number): number {
+    return this.int(name, fallback, { min: 0, max: 65535 });
+  }
+
+  bool(name: string, fallback: boolean): boolean {
+    const raw = this.raw(name);
+    if (raw === undefined) return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    this.problems.push(`${name} must be true or false, got '${raw}'`);
+    return fallback;
+  }
+
+  oneOf<T extends string>(name: string, fallback: T, allowed: readonly T[]): T {
+    const raw = this.raw(name);
+    if (raw === undefined) return fallback;
+    if ((allowed as readonly string[]).includes(raw)) return raw as T;
+    this.problems.push(`${name} must be one of ${allowed.join(", ")}, got '${raw}'`);
+    return fallback;
+  }
+
+  list(name: string, fallback: readonly string[]): string[] {
+    const raw = this.raw(name);
+    if (raw === undefined) return [...fallback];
+    return raw.split(",").map((s) => s.trim()).filter((s) => s !== "");
+  }
+
+  url(name: string, fallback: string, protocols: readonly string[]): string {
+    const raw = this.raw(name) ?? fallback;
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      parsed = undefined;
+    }
+    if (!parsed || !protocols.includes(parsed.protocol)) {
+      const example = `${protocols[0]}//127.0.0.1`;
+      this.problems.push(`${name} must be a ${protocols.join(" or ")} URL such as ${example}, got '${raw}'`);
+      return fallback;
+    }
+    return raw;
+  }
+
+  /** host:port pairs, as Kafka brokers are given. */
+  hostPorts(name: string, fallback: readonly string[]): string[] {
+    const entries = this.list(name, fallback);
+    for (const entry of entries) {
+      if (!/^[^\s:]+:\d{1,5}$/.test(entry)) {
+        this.problems.push(`${name} must be a comma-separated list of host:port, got '${entry}'`);
+      }
+    }
+    return entries;
+  }
+
+  /** Throws one ConfigError naming every bad variable. */
+  done(): void {
+    if (this.problems.length > 0) throw new ConfigError(this.problems);
+  }
+}
