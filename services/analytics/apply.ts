@@ -1,0 +1,54 @@
+import type { Result } from "ioredis";
+import type { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
+import type { Redis } from "../lib/redis.js";
+import { countKey, rankKey } from "./buckets.js";
+
+/**
+ * Applies counter events to the hourly buckets, idempotently: an event id is
+ * remembered (for longer than Kafka keeps a record) and a redelivered event
+ * changes nothing. The whole call is one atomic script, so a crash leaves
+ * either all or none of a chunk applied.
+ */
+// KEYS: per event: seen marker, rank bucket, count bucket.
+// ARGV: seen ttl, bucket ttl, then per event: resource_id, delta, increment_count.
+const APPLY_SCRIPT = `
+local applied = 0
+for i = 1, #KEYS / 3 do
+  if redis.call('SET', KEYS[3 * i - 2], '1', 'NX', 'EX', ARGV[1]) then
+    local a = 3 * i
+    redis.call('ZINCRBY', KEYS[3 * i - 1], ARGV[a], ARGV[a - 1])
+    redis.call('ZINCRBY', KEYS[3 * i], ARGV[a + 1], ARGV[a - 1])
+    redis.call('EXPIRE', KEYS[3 * i - 1], ARGV[2])
+    redis.call('EXPIRE', KEYS[3 * i], ARGV[2])
+    applied = applied + 1
+  end
+end
+return applied
+`;
+
+declare module "ioredis" {
+  interface RedisCommander<Context> {
+    hgpApplyEvents(numKeys: number, ...keysAndArgs: (string | number)[]): Result<number, Context>;
+  }
+}
+
+export interface EventApplier {
+  /** Returns how many events were new (the rest were duplicates). */
+  apply(events: readonly CounterEvent[]): Promise<number>;
+}
+
+export function createEventApplier(redis: Redis, options: { dedupTtlSeconds: number; bucketTtlSeconds: number }): EventApplier {
+  redis.defineCommand("hgpApplyEvents", { lua: APPLY_SCRIPT });
+  return {
+    async apply(events) {
+      if (events.length === 0) return 0;
+      const keys: string[] = [];
+      const args: (string | number)[] = [options.dedupTtlSeconds, options.bucketTtlSeconds];
+      for (const e of events) {
+        keys.push(`seen:${e.eventId}`, rankKey(e.counterType, e.timestampMs), countKey(e.counterType, e.timestampMs));
+        args.push(e.resourceId, e.delta, e.incrementCount);
+      }
+      return redis.hgpApplyEvents(keys.length, ...keys, ...args);
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import type { TimeRange } from "../lib/validation.js";
+
+/**
+ * Hourly buckets, pure. Events land in the UTC hour of their timestamp; a
+ * range of N hours is the current hour and the N-1 before it.
+ */
+export const HOUR_MS = 3_600_000;
+
+export const RANGE_HOURS: Record<TimeRange, number> = { "1h": 1, "24h": 24, "7d": 168, "30d": 720 };
+
+export function hourStart(ms: number): number {
+  return Math.floor(ms / HOUR_MS) * HOUR_MS;
+}
+
+/** `2026112214` for 14:00-15:00 UTC on 22 Nov 2026. */
+export function hourId(ms: number): string {
+  return new Date(hourStart(ms)).toISOString().slice(0, 13).replace(/[-T]/g, "");
+}
+
+/** Hour starts of the range, oldest first. */
+export function rangeHours(range: TimeRange, nowMs: number): number[] {
+  const n = RANGE_HOURS[range];
+  const last = hourStart(nowMs);
+  return Array.from({ length: n }, (_, i) => last - (n - 1 - i) * HOUR_MS);
+}
+
+export const rankKey = (counterType: string, hourMs: number) => `rank:${counterType}:${hourId(hourMs)}`;
+export const countKey = (counterType: string, hourMs: number) => `rankn:${counterType}:${hourId(hourMs)}`;

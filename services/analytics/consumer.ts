@@ -1,0 +1,107 @@
+import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
+import { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
+import { backoffMs, ensureTopic, sleep } from "../lib/kafka.js";
+import type { Logger } from "../lib/logger.js";
+import type { EventApplier } from "./apply.js";
+
+export interface EventConsumerOptions {
+  kafka: Kafka;
+  topic: string;
+  partitions: number;
+  groupId: string;
+  applier: EventApplier;
+  /** Events per Redis script call. */
+  chunkSize: number;
+  logger: Logger;
+  onApplied?: (applied: number, duplicates: number) => void;
+  onLag?: (partition: number, lag: number) => void;
+}
+
+export interface EventConsumer {
+  start(): void;
+  stop(): Promise<void>;
+  isRunning(): boolean;
+}
+
+/**
+ * Consumes counter-events in a consumer group with eachBatch. Offsets are
+ * resolved only after the events are applied, so a crash re-delivers and the
+ * applier's dedup makes that harmless. A consumer that crashes for good
+ * (broker gone longer than kafkajs retries) is rebuilt.
+ */
+export function createEventConsumer(options: EventConsumerOptions): EventConsumer {
+  const { kafka, topic, logger } = options;
+  let consumer: Consumer | undefined;
+  let running = false;
+  let stopping = false;
+  let supervisor: Promise<void> | undefined;
+  let wake: (() => void) | undefined;
+
+  async function handleBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload) {
+    const messages = batch.messages;
+    for (let i = 0; i < messages.length && isRunning() && !isStale(); i += options.chunkSize) {
+      const chunk = messages.slice(i, i + options.chunkSize);
+      const events = chunk.flatMap((m) => {
+        if (!m.value) return [];
+        try {
+          return [CounterEvent.decode(m.value)];
+        } catch (err) {
+          logger.error({ offset: m.offset, partition: batch.partition, err: (err as Error).message }, "skipping undecodable event");
+          return [];
+        }
+      });
+      const applied = await options.applier.apply(events);
+      options.onApplied?.(applied, events.length - applied);
+      resolveOffset(chunk[chunk.length - 1]!.offset);
+      await heartbeat();
+    }
+    await commitOffsetsIfNecessary();
+    options.onLag?.(batch.partition, Number(batch.offsetLag()));
+  }
+
+  async function runOnce(): Promise<void> {
+    consumer = kafka.consumer({ groupId: options.groupId, allowAutoTopicCreation: false, retry: { retries: 5 } });
+    const crashed = new Promise<void>((resolve) => {
+      consumer!.on(consumer!.events.CRASH, (e) => {
+        logger.warn({ err: e.payload.error.message, restart: e.payload.restart }, "kafka consumer crashed");
+        if (!e.payload.restart) resolve();
+      });
+      wake = resolve;
+    });
+    await consumer.connect();
+    await ensureTopic(kafka, topic, options.partitions);
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({ eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch: handleBatch });
+    running = true;
+    logger.info({ topic, groupId: options.groupId }, "analytics consuming");
+    await crashed;
+    running = false;
+    await consumer.disconnect().catch(() => undefined);
+  }
+
+  async function supervise(): Promise<void> {
+    for (let attempt = 0; !stopping; attempt++) {
+      try {
+        await runOnce();
+        if (!stopping) attempt = 0;
+      } catch (err) {
+        running = false;
+        await consumer?.disconnect().catch(() => undefined);
+        if (attempt === 0 || attempt % 20 === 0) logger.warn({ err: (err as Error).message }, "kafka consumer not running; retrying");
+      }
+      if (!stopping) await sleep(backoffMs(attempt, 500, 5_000));
+    }
+  }
+
+  return {
+    start() {
+      supervisor ??= supervise();
+    },
+    async stop() {
+      stopping = true;
+      wake?.();
+      await supervisor;
+    },
+    isRunning: () => running,
+  };
+}

@@ -1,0 +1,71 @@
+import { Counter, Gauge } from "prom-client";
+import { AnalyticsServiceService } from "../lib/gen/highgopress/analytics/v1/analytics.js";
+import { startGrpcServer } from "../lib/grpc-server.js";
+import { createKafka } from "../lib/kafka.js";
+import { createLogger } from "../lib/logger.js";
+import { createRegistry } from "../lib/metrics.js";
+import { startOpsServer } from "../lib/ops-server.js";
+import { connectRedis, createRedis } from "../lib/redis.js";
+import { onShutdown } from "../lib/shutdown.js";
+import { createEventApplier } from "./apply.js";
+import { loadAnalyticsConfig } from "./config.js";
+import { createEventConsumer } from "./consumer.js";
+import { createAnalyticsService } from "./grpc-service.js";
+import { createAnalyticsQueries } from "./queries.js";
+
+const logger = createLogger("analytics");
+const config = loadAnalyticsConfig();
+const registry = createRegistry("analytics");
+const applied = new Counter({ name: "highgopress_analytics_events_applied_total", help: "Counter events applied to the buckets.", registers: [registry] });
+const deduplicated = new Counter({
+  name: "highgopress_analytics_events_deduplicated_total",
+  help: "Redelivered counter events recognised and skipped.",
+  registers: [registry],
+});
+const lag = new Gauge({ name: "highgopress_analytics_consumer_lag", help: "Records behind the partition's end after the last batch.", labelNames: ["partition"], registers: [registry] });
+
+const redis = createRedis({ url: config.redisUrl, password: config.redisPassword, commandTimeoutMs: config.redisCommandTimeoutMs }, logger, "analytics");
+await connectRedis(redis, logger);
+
+const consumer = createEventConsumer({
+  kafka: createKafka({ brokers: config.kafkaBrokers, clientId: "highgopress-analytics" }, logger),
+  topic: config.kafkaTopic,
+  partitions: config.kafkaPartitions,
+  groupId: config.groupId,
+  applier: createEventApplier(redis, { dedupTtlSeconds: config.dedupTtlSeconds, bucketTtlSeconds: config.bucketTtlSeconds }),
+  chunkSize: config.applyChunk,
+  logger,
+  onApplied: (n, dup) => {
+    applied.inc(n);
+    if (dup > 0) deduplicated.inc(dup);
+  },
+  onLag: (partition, value) => lag.set({ partition: String(partition) }, value),
+});
+
+const queries = createAnalyticsQueries(redis, { topCacheSeconds: config.topCacheSeconds });
+const grpcServer = await startGrpcServer(
+  { host: config.host, port: config.grpcPort, protoFiles: ["highgopress/analytics/v1/analytics.proto"], maxConnectionAgeMs: config.maxConnectionAgeMs },
+  (server) => {
+    server.addService(AnalyticsServiceService, createAnalyticsService(queries, logger));
+    return ["highgopress.analytics.v1.AnalyticsService"];
+  },
+);
+let ready = true;
+grpcServer.setServing(true);
+const opsServer = await startOpsServer({ host: config.host, port: config.metricsPort, registry, ready: () => ready && redis.status === "ready" });
+consumer.start();
+logger.info({ grpcPort: grpcServer.port, metricsPort: config.metricsPort }, "analytics service listening");
+
+onShutdown(logger, config.shutdownGraceMs, [
+  {
+    name: "stop accepting",
+    run: () => {
+      ready = false;
+      grpcServer.setServing(false);
+    },
+  },
+  { name: "stop consumer", run: () => consumer.stop() },
+  { name: "drain gRPC calls", run: () => grpcServer.shutdown(2_000) },
+  { name: "close redis", run: async () => void (await redis.quit()) },
+  { name: "close ops server", run: () => new Promise<void>((resolve) => opsServer.close(() => resolve())) },
+]);

@@ -1,0 +1,247 @@
+import {
+  limitRate,
+  recordScaleEvent,
+  stabilize,
+  type LimitReason,
+  type ScaleEvent,
+  type TimedRecommendation,
+} from "./behavior.js";
+import { fallbackAction } from "./fallback.js";
+import { addSample, windowAverage, type QpsSample } from "./metric-window.js";
+import { panicReplicas, updatePanic, type PanicState } from "./panic.js";
+import type { AutoscalerSpec } from "./types.js";
+
+/**
+ * The replica decision, in the shape of Knative's `Scale(snapshot, now) →
+ * Recommendation`: a snapshot (spec, current replicas, this tick's metric
+ * reading) and the state carried from the previous tick go in; the desired
+ * replicas, the reason and the next state come out. No I/O, no clock.
+ *
+ * Order of rules (HPA v2 `reconcileAutoscaler` + Knative KPA):
+ *  1. paused → keep the current count;
+ *  2. current = 0 → scaling disabled (HPA semantics: someone scaled to zero);
+ *  3. current > max → max; current < min → min (no behavior applied);
+ *  4. metric unavailable → fallback: hold, or `fallback.replicas` after N failures;
+ *  5. stable demand = ceil(stable-window QPS / target), kept at the current count
+ *     when |QPS / (target × current) − 1| ≤ tolerance;
+ *  6. panic (Knative): panic-window demand ≥ threshold × current starts panic;
+ *     in panic the count is max(stable, panic demand), never goes down, and the
+ *     scale-up rate policies are skipped; panic ends one stable window after the
+ *     condition last held;
+ *  7. HPA behavior: stabilization windows, then rate policies, then min/max.
+ */
+
+export interface DecisionState {
+  samples: QpsSample[];
+  recommendations: TimedRecommendation[];
+  scaleEvents: ScaleEvent[];
+  panic: PanicState | null;
+  consecutiveFailures: number;
+  /** False until the first decision; then the scale-down window is seeded with the current count. */
+  initialized: boolean;
+}
+
+export function initialState(): DecisionState {
+  return { samples: [], recommendations: [], scaleEvents: [], panic: null, consecutiveFailures: 0, initialized: false };
+}
+
+export type Observation = { ok: true; qps: number } | { ok: false; error: string };
+
+export interface Snapshot {
+  spec: AutoscalerSpec;
+  /** spec.replicas of the target's scale subresource. */
+  currentReplicas: number;
+  observation: Observation;
+  /** Milliseconds. */
+  now: number;
+}
+
+export type DecisionReason =
+  | "Paused"
+  | "ScalingDisabled"
+  | "AboveMaxReplicas"
+  | "BelowMinReplicas"
+  | "MetricUnavailable"
+  | "Fallback"
+  | "ScaleUp"
+  | "PanicScaleUp"
+  | "ScaleDown"
+  | "WithinTolerance"
+  | "ScaleDownStabilized"
+  | "ScaleUpStabilized"
+  | "PanicHold"
+  | LimitReason
+  | "Steady";
+
+export interface Recommendation {
+  desiredReplicas: number;
+  currentReplicas: number;
+  reason: DecisionReason;
+  message: string;
+  /** Set when rate policies or min/max cut the count (ScalingLimited). */
+  limitedBy?: LimitReason;
+  panicMode: boolean;
+  /** This tick's reading, when there was one. */
+  qps?: number;
+  stableQPS?: number;
+  panicQPS?: number;
+  metricAvailable: boolean;
+  metricError?: string;
+  consecutiveFailures: number;
+  /** A fallback (hold or fixed) is in force because the metric failed. */
+  fallbackActive: boolean;
+}
+
+export interface Decision {
+  recommendation: Recommendation;
+  state: DecisionState;
+}
+
+const EPSILON = 1e-9;
+const replicasFor = (qps: number, target: number): number => Math.max(0, Math.ceil(qps / target - EPSILON));
+const fmt = (n: number | undefined): string => (n === undefined ? "n/a" : String(Math.round(n * 100) / 100));
+
+export function decide(previous: DecisionState, snapshot: Snapshot): Decision {
+  const { spec, currentReplicas: current, observation, now } = snapshot;
+  const { scaleUp, scaleDown } = spec.behavior;
+  let state: DecisionState = previous.initialized
+    ? { ...previous }
+    : { ...previous, initialized: true, recommendations: [{ at: now, replicas: current }] };
+
+  // Record the reading first so that every path keeps the windows current.
+  let qps: number | undefined;
+  let metricError: string | undefined;
+  if (observation.ok) {
+    qps = observation.qps;
+    state.samples = addSample(state.samples, { at: now, qps }, spec.stableWindowSeconds);
+    state.consecutiveFailures = 0;
+  } else {
+    metricError = observation.error;
+    state.consecutiveFailures += 1;
+  }
+  const stableQPS = windowAverage(state.samples, now, spec.stableWindowSeconds);
+  const panicQPS = windowAverage(state.samples, now, spec.panic.windowSeconds);
+
+  const base = {
+    currentReplicas: current,
+    qps,
+    stableQPS: observation.ok ? stableQPS : undefined,
+    panicQPS: observation.ok ? panicQPS : undefined,
+    metricAvailable: observation.ok,
+    metricError,
+    consecutiveFailures: state.consecutiveFailures,
+    fallbackActive: false,
+    panicMode: state.panic !== null,
+  };
+  const keep = (reason: DecisionReason, message: string, desired = current): Decision => ({
+    recommendation: { ...base, desiredReplicas: desired, reason, message },
+    state,
+  });
+
+  if (spec.paused) return keep("Paused", "autoscaling is paused (spec.paused); replicas are left as they are");
+  if (current === 0) {
+    return keep("ScalingDisabled", "scaling is disabled since the replica count of the target is zero");
+  }
+  if (current > spec.maxReplicas) {
+    return keep("AboveMaxReplicas", `current replicas ${current} above maxReplicas ${spec.maxReplicas}`, spec.maxReplicas);
+  }
+  if (current < spec.minReplicas) {
+    return keep("BelowMinReplicas", `current replicas ${current} below minReplicas ${spec.minReplicas}`, spec.minReplicas);
+  }
+
+  let desired: number;
+  let reasonHint: DecisionReason | undefined;
+  let message: string;
+  let panicking = false;
+
+  if (!observation.ok) {
+    const action = fallbackAction(spec.fallback, state.consecutiveFailures);
+    if (action.kind === "hold") {
+      base.fallbackActive = spec.fallback.mode === "hold";
+      const why =
+        action.reason === "Hold"
+          ? "holding the current replicas (fallback.mode hold)"
+          : `holding the current replicas until ${spec.fallback.failureThreshold} consecutive failures (now ${state.consecutiveFailures})`;
+      return keep("MetricUnavailable", `metric unavailable (${observation.error}); ${why}`);
+    }
+    base.fallbackActive = true;
+    desired = action.replicas;
+    reasonHint = "Fallback";
+    message = `metric unavailable for ${state.consecutiveFailures} consecutive reads (${observation.error}); using fallback.replicas ${action.replicas}`;
+  } else {
+    const target = spec.targetQPSPerReplica;
+    const stable = stableQPS ?? 0;
+    const ratio = stable / (target * current);
+    const withinTolerance = Math.abs(ratio - 1) <= spec.tolerance;
+    const stableDesired = withinTolerance ? current : replicasFor(stable, target);
+    const panicDemand = (panicQPS ?? 0) / target;
+
+    state.panic = spec.panic.enabled
+      ? updatePanic({
+          state: state.panic,
+          panicDemand,
+          currentReplicas: current,
+          threshold: spec.panic.threshold,
+          stableWindowSeconds: spec.stableWindowSeconds,
+          now,
+        })
+      : null;
+
+    if (state.panic) {
+      panicking = true;
+      const wanted = Math.max(stableDesired, replicasFor(panicQPS ?? 0, target));
+      const p = panicReplicas(state.panic, wanted, current);
+      state.panic = p.state;
+      desired = p.replicas;
+    } else {
+      desired = stableDesired;
+      if (withinTolerance) reasonHint = "WithinTolerance";
+    }
+    message =
+      `QPS ${fmt(stable)} over ${spec.stableWindowSeconds} s, ${fmt(panicQPS)} over ${spec.panic.windowSeconds} s; ` +
+      `target ${fmt(target)} per replica` +
+      (withinTolerance && !panicking ? ` (within tolerance ${spec.tolerance})` : "") +
+      (panicking ? "; panic mode" : "");
+  }
+  base.panicMode = panicking;
+
+  const stabilized = stabilize(state.recommendations, desired, current, scaleUp, scaleDown, now);
+  state.recommendations = stabilized.recommendations;
+  const limited = limitRate(current, stabilized.replicas, state.scaleEvents, scaleUp, scaleDown, now, {
+    min: spec.minReplicas,
+    max: spec.maxReplicas,
+    ignoreScaleUpPolicies: panicking,
+  });
+  const final = limited.replicas;
+
+  let reason: DecisionReason;
+  if (reasonHint === "Fallback") reason = "Fallback";
+  else if (final > current) reason = panicking ? "PanicScaleUp" : "ScaleUp";
+  else if (final < current) reason = "ScaleDown";
+  else if (stabilized.stabilized === "down") reason = "ScaleDownStabilized";
+  else if (stabilized.stabilized === "up") reason = "ScaleUpStabilized";
+  else if (limited.limitedBy) reason = limited.limitedBy;
+  else if (panicking) reason = "PanicHold";
+  else reason = reasonHint ?? "Steady";
+
+  if (stabilized.stabilized === "down" && final !== desired) {
+    message += `; recommendation ${desired} held at ${stabilized.replicas} by the ${scaleDown.stabilizationWindowSeconds} s scale-down stabilization window`;
+  } else if (stabilized.stabilized === "up" && final !== desired) {
+    message += `; recommendation ${desired} held at ${stabilized.replicas} by the ${scaleUp.stabilizationWindowSeconds} s scale-up stabilization window`;
+  }
+  if (limited.limitedBy) message += `; limited to ${final} (${limited.limitedBy})`;
+  message += `; ${current} → ${final} replicas`;
+
+  return {
+    recommendation: { ...base, desiredReplicas: final, reason, message, limitedBy: limited.limitedBy },
+    state,
+  };
+}
+
+/** Call after the target was actually scaled, so the rate policies count the change. */
+export function recordScale(state: DecisionState, from: number, to: number, now: number, spec: AutoscalerSpec): DecisionState {
+  return {
+    ...state,
+    scaleEvents: recordScaleEvent(state.scaleEvents, from, to, now, spec.behavior.scaleUp, spec.behavior.scaleDown),
+  };
+}

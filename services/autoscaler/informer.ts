@@ -1,0 +1,159 @@
+import { makeInformer, type Informer, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
+import type { Logger } from "../lib/logger.js";
+import type { KubeGateway } from "./kube-api.js";
+import { GROUP, PLURAL, VERSION, type CounterAutoscaler } from "./types.js";
+
+/**
+ * Keeps the set of CounterAutoscalers current: a client-node informer
+ * (list + watch) for prompt updates, and, because those watches can die
+ * silently, two safety nets:
+ *  - resync: every `resyncMs` a fresh LIST is delivered to the handlers, so a
+ *    missed event is repaired within one period;
+ *  - watchdog: the informer is restarted when it reports an error (client-node
+ *    does not restart after errors), when it has been silent for longer than
+ *    `staleMs` (its watch reconnects at least every 30 s, which counts as a
+ *    sign of life), or when two consecutive resyncs find its cache different
+ *    from the LIST.
+ */
+export interface AutoscalerWatchOptions {
+  kubeConfig: KubeConfig;
+  kube: KubeGateway;
+  /** Empty: all namespaces. */
+  namespace?: string;
+  resyncMs: number;
+  staleMs: number;
+  logger: Logger;
+  onUpsert: (obj: CounterAutoscaler) => void;
+  onDelete: (obj: CounterAutoscaler) => void;
+}
+
+export interface AutoscalerWatch {
+  stop(): Promise<void>;
+  /** Number of informer restarts so far (for tests and metrics). */
+  restarts(): number;
+  /** Forces the watchdog to restart the informer now. */
+  restart(reason: string): Promise<void>;
+}
+
+const keyOf = (o: CounterAutoscaler) => `${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`;
+
+export async function watchAutoscalers(o: AutoscalerWatchOptions): Promise<AutoscalerWatch> {
+  const path = o.namespace
+    ? `/apis/${GROUP}/${VERSION}/namespaces/${o.namespace}/${PLURAL}`
+    : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
+  const list = async () => {
+    const l = await o.kube.listAutoscalers(o.namespace || undefined);
+    return { items: l.items as unknown as KubernetesObject[], metadata: l.metadata };
+  };
+
+  const known = new Map<string, CounterAutoscaler>();
+  const upsert = (obj: CounterAutoscaler) => {
+    known.set(keyOf(obj), obj);
+    o.onUpsert(obj);
+  };
+  const remove = (obj: CounterAutoscaler) => {
+    if (known.delete(keyOf(obj))) o.onDelete(obj);
+  };
+
+  let informer: Informer<KubernetesObject> & { list(ns?: string): ReadonlyArray<KubernetesObject> };
+  let lastSign = Date.now();
+  let restarts = 0;
+  let stopped = false;
+  let divergent = 0;
+  let restarting: Promise<void> | undefined;
+  let backoffMs = 1000;
+
+  const build = () => {
+    const inf = makeInformer<KubernetesObject>(o.kubeConfig, path, list);
+    inf.on("add", (obj) => {
+      lastSign = Date.now();
+      upsert(obj as CounterAutoscaler);
+    });
+    inf.on("update", (obj) => {
+      lastSign = Date.now();
+      upsert(obj as CounterAutoscaler);
+    });
+    inf.on("delete", (obj) => {
+      lastSign = Date.now();
+      remove(obj as CounterAutoscaler);
+    });
+    inf.on("connect", () => {
+      lastSign = Date.now();
+    });
+    inf.on("error", (err) => {
+      if (stopped || inf !== informer) return;
+      o.logger.warn({ err: String(err?.message ?? err), backoffMs }, "CounterAutoscaler watch failed; restarting it");
+      setTimeout(() => void restart("watch error"), backoffMs).unref();
+      backoffMs = Math.min(backoffMs * 2, 30_000);
+    });
+    return inf;
+  };
+
+  const restart = async (reason: string) => {
+    if (stopped) return;
+    if (restarting) return restarting;
+    restarting = (async () => {
+      restarts += 1;
+      o.logger.info({ reason, restarts }, "restarting the CounterAutoscaler informer");
+      const old = informer;
+      informer = build();
+      await old?.stop().catch(() => undefined);
+      lastSign = Date.now();
+      try {
+        await informer.start();
+        backoffMs = 1000;
+      } catch (err) {
+        o.logger.warn({ err: String(err) }, "CounterAutoscaler informer failed to start");
+      }
+    })().finally(() => {
+      restarting = undefined;
+    });
+    return restarting;
+  };
+
+  const resync = async () => {
+    let items: CounterAutoscaler[];
+    try {
+      items = (await o.kube.listAutoscalers(o.namespace || undefined)).items;
+    } catch (err) {
+      o.logger.warn({ err: String(err) }, "CounterAutoscaler resync LIST failed");
+      return;
+    }
+    const seen = new Set<string>();
+    for (const item of items) {
+      seen.add(keyOf(item));
+      upsert(item);
+    }
+    for (const [key, obj] of known) if (!seen.has(key)) remove(obj);
+
+    // Watchdog: compare the informer's cache with the LIST.
+    const cached = new Map(informer.list().map((x) => [keyOf(x as CounterAutoscaler), x.metadata?.resourceVersion]));
+    const same =
+      cached.size === items.length && items.every((i) => cached.get(keyOf(i)) === i.metadata.resourceVersion);
+    divergent = same ? 0 : divergent + 1;
+    if (divergent >= 2) {
+      divergent = 0;
+      await restart("informer cache differs from LIST on two resyncs");
+    } else if (Date.now() - lastSign > o.staleMs) {
+      await restart(`no sign of life from the watch for ${Math.round((Date.now() - lastSign) / 1000)} s`);
+    }
+  };
+
+  informer = build();
+  try {
+    await informer.start();
+  } catch (err) {
+    o.logger.warn({ err: String(err) }, "CounterAutoscaler informer failed to start; the resync will retry");
+  }
+  const timer = setInterval(() => void resync(), o.resyncMs);
+
+  return {
+    async stop() {
+      stopped = true;
+      clearInterval(timer);
+      await informer.stop().catch(() => undefined);
+    },
+    restarts: () => restarts,
+    restart,
+  };
+}

@@ -1,0 +1,78 @@
+import { CounterServiceService } from "../lib/gen/highgopress/counter/v1/counter.js";
+import { startGrpcServer } from "../lib/grpc-server.js";
+import { createKafka } from "../lib/kafka.js";
+import { createLogger } from "../lib/logger.js";
+import { counterTypeLabeler, createRegistry } from "../lib/metrics.js";
+import { startOpsServer } from "../lib/ops-server.js";
+import { connectRedis, createRedis } from "../lib/redis.js";
+import { onShutdown } from "../lib/shutdown.js";
+import { loadCounterConfig } from "./config.js";
+import { createCounterService } from "./grpc-service.js";
+import { createCounterMetrics } from "./metrics.js";
+import { createOutboxRelay, outboxBacklog } from "./outbox-relay.js";
+import { createCounterStore } from "./store.js";
+
+const logger = createLogger("counter");
+const config = loadCounterConfig();
+const registry = createRegistry("counter");
+
+const redisOptions = { url: config.redisUrl, password: config.redisPassword, commandTimeoutMs: config.redisCommandTimeoutMs };
+const redis = createRedis(redisOptions, logger, "counter");
+const relayRedis = createRedis({ ...redisOptions, commandTimeoutMs: config.redisCommandTimeoutMs + 2_000 }, logger, "counter-relay");
+await Promise.all([connectRedis(redis, logger), connectRedis(relayRedis, logger)]);
+const metrics = createCounterMetrics(registry, counterTypeLabeler(config.metricsCounterTypes), () =>
+  outboxBacklog(redis, config.outboxStream),
+);
+
+const store = createCounterStore({ redis, outboxStream: config.outboxStream, idempotencyTtlSeconds: config.idempotencyTtlSeconds });
+const relay = createOutboxRelay({
+  redis: relayRedis,
+  kafka: createKafka({ brokers: config.kafkaBrokers, clientId: "highgopress-counter" }, logger),
+  stream: config.outboxStream,
+  topic: config.kafkaTopic,
+  partitions: config.kafkaPartitions,
+  group: "outbox-relay",
+  batchSize: config.outboxBatch,
+  blockMs: 1_000,
+  claimIdleMs: config.outboxClaimIdleMs,
+  logger,
+  onPublished: metrics.onPublished,
+  onFailed: metrics.onFailed,
+});
+
+const grpcServer = await startGrpcServer(
+  {
+    host: config.host,
+    port: config.grpcPort,
+    protoFiles: ["highgopress/counter/v1/counter.proto"],
+    maxConnectionAgeMs: config.maxConnectionAgeMs,
+  },
+  (server) => {
+    server.addService(CounterServiceService, createCounterService({ store, maxBatch: config.maxBatch, logger, onIncrements: metrics.onIncrements }));
+    return ["highgopress.counter.v1.CounterService"];
+  },
+);
+let ready = true;
+grpcServer.setServing(true);
+const opsServer = await startOpsServer({
+  host: config.host,
+  port: config.metricsPort,
+  registry,
+  ready: () => ready && redis.status === "ready",
+});
+relay.start();
+logger.info({ grpcPort: grpcServer.port, metricsPort: config.metricsPort }, "counter service listening");
+
+onShutdown(logger, config.shutdownGraceMs, [
+  {
+    name: "stop accepting",
+    run: () => {
+      ready = false;
+      grpcServer.setServing(false);
+    },
+  },
+  { name: "drain gRPC calls", run: () => grpcServer.shutdown(Math.max(1_000, config.shutdownGraceMs - 2_000)) },
+  { name: "stop outbox relay", run: () => relay.stop() },
+  { name: "close redis", run: async () => void (await Promise.all([redis.quit(), relayRedis.quit()])) },
+  { name: "close ops server", run: () => new Promise<void>((resolve) => opsServer.close(() => resolve())) },
+]);

@@ -1,0 +1,69 @@
+import { Counter, Gauge, type Registry } from "prom-client";
+import type { IncrementOp } from "./batch.js";
+
+export function createCounterMetrics(
+  registry: Registry,
+  label: (counterType: string) => string,
+  backlog: () => Promise<{ length: number; oldestAgeSeconds: number }>,
+) {
+  const readBacklog = () => backlog().catch(() => undefined);
+  const increments = new Counter({
+    name: "highgopress_counter_increments_total",
+    help: "Increments applied, by counter type.",
+    labelNames: ["counter_type"],
+    registers: [registry],
+  });
+  const deltaSum = new Counter({
+    name: "highgopress_counter_delta_sum_total",
+    help: "Sum of positive deltas applied, by counter type.",
+    labelNames: ["counter_type"],
+    registers: [registry],
+  });
+  const published = new Counter({
+    name: "highgopress_outbox_events_published_total",
+    help: "Outbox entries published to Kafka and acknowledged.",
+    registers: [registry],
+  });
+  const failed = new Counter({
+    name: "highgopress_outbox_publish_failures_total",
+    help: "Outbox entries whose publish attempt failed (they are retried).",
+    registers: [registry],
+  });
+  new Gauge({
+    name: "highgopress_outbox_entries",
+    help: "Entries waiting in the outbox.",
+    registers: [registry],
+    async collect() {
+      const b = await readBacklog();
+      if (b) this.set(b.length);
+    },
+  });
+  new Gauge({
+    name: "highgopress_outbox_oldest_age_seconds",
+    help: "Age of the oldest outbox entry.",
+    registers: [registry],
+    async collect() {
+      const b = await readBacklog();
+      if (b) this.set(b.oldestAgeSeconds);
+    },
+  });
+  return {
+    onIncrements(ops: readonly IncrementOp[]) {
+      // One label look-up per type in the batch, not per op.
+      const byType = new Map<string, [number, number]>();
+      for (const op of ops) {
+        const t = byType.get(op.counterType) ?? [0, 0];
+        t[0] += 1;
+        if (op.delta > 0) t[1] += op.delta;
+        byType.set(op.counterType, t);
+      }
+      for (const [type, [n, d]] of byType) {
+        const l = label(type);
+        increments.inc({ counter_type: l }, n);
+        if (d > 0) deltaSum.inc({ counter_type: l }, d);
+      }
+    },
+    onPublished: (events: number) => published.inc(events),
+    onFailed: (events: number) => failed.inc(events),
+  };
+}

@@ -1,0 +1,167 @@
+import { hostname } from "node:os";
+import type { Kafka, Message } from "kafkajs";
+import { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
+import { backoffMs, ensureTopic, sleep } from "../lib/kafka.js";
+import type { Logger } from "../lib/logger.js";
+import type { Redis } from "../lib/redis.js";
+
+/**
+ * Moves outbox entries (written atomically with the increments) to Kafka.
+ * Entries are read through a Redis consumer group so several counter pods
+ * share the work; an entry is acknowledged and deleted only after Kafka
+ * acknowledged it (acks=all, idempotent producer). What a crashed relay had
+ * in hand stays pending and is re-read on restart, or claimed by another pod
+ * once idle. Redelivery is safe: the event id is the stream entry id.
+ */
+export interface OutboxRelayOptions {
+  /** A dedicated connection: XREADGROUP BLOCK holds it. */
+  redis: Redis;
+  kafka: Kafka;
+  stream: string;
+  topic: string;
+  partitions: number;
+  group: string;
+  consumer?: string;
+  batchSize: number;
+  blockMs: number;
+  claimIdleMs: number;
+  logger: Logger;
+  onPublished?: (events: number, ms: number) => void;
+  onFailed?: (events: number) => void;
+}
+
+type StreamEntry = [id: string, fields: string[]];
+
+export interface OutboxRelay {
+  start(): void;
+  /** Stops after the batch in hand is published (or left pending). */
+  stop(): Promise<void>;
+}
+
+/** Entries in the outbox and the age of the oldest, for metrics and alerts. */
+export async function outboxBacklog(redis: Redis, stream: string): Promise<{ length: number; oldestAgeSeconds: number }> {
+  const [length, first] = await Promise.all([redis.xlen(stream), redis.xrange(stream, "-", "+", "COUNT", 1)]);
+  const oldestId = first[0]?.[0];
+  const oldestMs = oldestId ? Number(oldestId.split("-")[0]) : Date.now();
+  return { length, oldestAgeSeconds: Math.max(0, (Date.now() - oldestMs) / 1000) };
+}
+
+export function toKafkaMessage(id: string, fields: readonly string[]): Message {
+  const f: Record<string, string> = {};
+  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
+  const event = CounterEvent.encode({
+    eventId: id,
+    resourceId: f.r ?? "",
+    counterType: f.t ?? "",
+    delta: Number(f.d ?? 0),
+    incrementCount: Number(f.n ?? 0),
+    newValue: Number(f.v ?? 0),
+    timestampMs: Number(f.ts ?? 0),
+  }).finish();
+  return {
+    key: f.r ?? "",
+    value: Buffer.from(event.buffer, event.byteOffset, event.byteLength),
+    headers: f.tp ? { traceparent: f.tp } : undefined,
+  };
+}
+
+export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const { redis, kafka, stream, group, batchSize, logger } = options;
+  const consumer = options.consumer ?? hostname();
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  let stopping = false;
+  let loop: Promise<void> | undefined;
+  let producerReady = false;
+  let lastClaim = 0;
+
+  async function ensureGroup(): Promise<void> {
+    try {
+      await redis.xgroup("CREATE", stream, group, "0", "MKSTREAM");
+    } catch (err) {
+      if (!String((err as Error).message).includes("BUSYGROUP")) throw err;
+    }
+  }
+
+  async function read(ownPending: boolean): Promise<StreamEntry[]> {
+    if (Date.now() - lastClaim > options.claimIdleMs / 2) {
+      lastClaim = Date.now();
+      const claimed = (await redis.xautoclaim(stream, group, consumer, options.claimIdleMs, "0-0", "COUNT", batchSize)) as [
+        string,
+        StreamEntry[],
+      ];
+      const entries = claimed[1].filter((e) => Array.isArray(e[1]));
+      if (entries.length > 0) return entries;
+    }
+    const reply = ownPending
+      ? await redis.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "STREAMS", stream, "0")
+      : await redis.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "BLOCK", options.blockMs, "STREAMS", stream, ">");
+    const entries = (reply as [string, StreamEntry[]][] | null)?.[0]?.[1] ?? [];
+    // Pending entries already deleted by another relay come back with no fields.
+    return entries.filter((e) => Array.isArray(e[1]));
+  }
+
+  async function publish(entries: StreamEntry[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        if (!producerReady) {
+          await producer.connect();
+          await ensureTopic(kafka, options.topic, options.partitions);
+          producerReady = true;
+          logger.info({ topic: options.topic }, "outbox relay connected to kafka");
+        }
+        const started = performance.now();
+        await producer.send({ topic: options.topic, acks: -1, messages: entries.map(([id, f]) => toKafkaMessage(id, f)) });
+        options.onPublished?.(entries.length, performance.now() - started);
+        return;
+      } catch (err) {
+        options.onFailed?.(entries.length);
+        if (attempt === 0 || attempt % 20 === 0) {
+          logger.warn({ err: (err as Error).message, pending: entries.length, attempt }, "kafka publish failed; outbox keeps the events and retries");
+        }
+        if (stopping) throw err;
+        await sleep(backoffMs(attempt, 200, 3_000));
+      }
+    }
+  }
+
+  async function acknowledge(entries: StreamEntry[]): Promise<void> {
+    const ids = entries.map(([id]) => id);
+    await redis.multi().xack(stream, group, ...ids).xdel(stream, ...ids).exec();
+  }
+
+  async function run(): Promise<void> {
+    let ownPending = true;
+    for (let attempt = 0; !stopping; ) {
+      try {
+        if (attempt === 0 || ownPending) await ensureGroup();
+        const entries = await read(ownPending);
+        if (entries.length === 0) {
+          ownPending = false;
+          attempt = 0;
+          continue;
+        }
+        await publish(entries);
+        await acknowledge(entries);
+        attempt = 0;
+      } catch (err) {
+        if (stopping) break;
+        attempt++;
+        if (attempt === 1 || attempt % 20 === 0) logger.warn({ err: (err as Error).message }, "outbox relay error; retrying");
+        // After a failure, re-read our own pending entries first: nothing is skipped.
+        ownPending = true;
+        await sleep(backoffMs(attempt, 200, 3_000));
+      }
+    }
+  }
+
+  return {
+    start() {
+      loop ??= run();
+    },
+    async stop() {
+      stopping = true;
+      await loop?.catch(() => undefined);
+      await producer.disconnect().catch(() => undefined);
+    },
+  };
+}

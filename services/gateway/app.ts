@@ -1,0 +1,49 @@
+import Fastify, { type FastifyInstance } from "fastify";
+import type { Registry } from "prom-client";
+import type { Logger } from "../lib/logger.js";
+import type { Downstream } from "./downstream.js";
+import { errorHandler } from "./errors.js";
+import { registerRoutes } from "./routes.js";
+
+export interface GatewayAppOptions {
+  downstream: Downstream;
+  registry: Registry;
+  logger: Logger;
+  bodyLimitBytes: number;
+  /** False while shutting down, so the load balancer stops sending. */
+  accepting: () => boolean;
+}
+
+/** The HTTP API (DESIGN.md §2) plus health, readiness and metrics. */
+export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
+  const app = Fastify({
+    // Per-request logging costs throughput; failures are logged by the error handler.
+    logger: false,
+    bodyLimit: options.bodyLimitBytes,
+    keepAliveTimeout: 65_000,
+    ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
+    return503OnClosing: true,
+  });
+  app.setErrorHandler(errorHandler(options.logger));
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).send({ status: "error", error: `no route for ${request.method} ${request.url.split("?")[0]}` });
+  });
+
+  registerRoutes(app, options.downstream);
+
+  const health = async () => ({ status: "success", data: { status: "healthy", service: "gateway", timestamp: Math.floor(Date.now() / 1000) } });
+  app.get("/api/v1/health", health);
+  app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/readyz", async (_request, reply) => {
+    const downstreams = options.downstream.health();
+    const ready = options.accepting() && downstreams.counter && downstreams.analytics;
+    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", downstreams });
+  });
+  app.get("/metrics", async (request, reply) => {
+    const openMetrics = (request.headers.accept ?? "").includes("application/openmetrics-text");
+    const contentType = openMetrics ? "application/openmetrics-text; version=1.0.0; charset=utf-8" : options.registry.contentType;
+    reply.header("content-type", contentType);
+    return options.registry.metrics();
+  });
+  return app;
+}

@@ -1,0 +1,89 @@
+/**
+ * Adaptive coalescing: items submitted while every call slot is busy wait and
+ * ride in the next call together; when a slot is free the items that arrived
+ * in the same event-loop turn go out at once. At low load that is a batch of
+ * one with no added wait; under load, batches grow with the load.
+ */
+export class OverloadedError extends Error {
+  constructor(readonly queued: number) {
+    super(`too many requests waiting (${queued}); try again shortly`);
+    this.name = "OverloadedError";
+  }
+}
+
+export interface CoalescerOptions<Req, Res> {
+  /** One downstream call for the whole batch; results in item order. */
+  send: (batch: Req[]) => Promise<Res[]>;
+  maxBatch: number;
+  maxInFlight: number;
+  /** Items allowed to wait; beyond this submit rejects with OverloadedError. */
+  maxQueued: number;
+  onBatch?: (size: number) => void;
+}
+
+interface Waiter<Req, Res> {
+  item: Req;
+  resolve: (value: Res) => void;
+  reject: (err: unknown) => void;
+}
+
+export class Coalescer<Req, Res> {
+  private queue: Waiter<Req, Res>[] = [];
+  private inFlight = 0;
+  private scheduled = false;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly options: CoalescerOptions<Req, Res>) {}
+
+  get pending(): number {
+    return this.queue.length + this.inFlight;
+  }
+
+  submit(item: Req): Promise<Res> {
+    if (this.queue.length >= this.options.maxQueued) return Promise.reject(new OverloadedError(this.queue.length));
+    return new Promise<Res>((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      this.schedule();
+    });
+  }
+
+  /** Resolves when nothing is queued or in flight (used on shutdown). */
+  drained(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.inFlight >= this.options.maxInFlight) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
+      const batch = this.queue.splice(0, this.options.maxBatch);
+      this.inFlight++;
+      this.options.onBatch?.(batch.length);
+      let sent: Promise<Res[]>;
+      try {
+        sent = this.options.send(batch.map((w) => w.item));
+      } catch (err) {
+        sent = Promise.reject(err);
+      }
+      sent
+        .then((results) => {
+          if (results.length !== batch.length) throw new Error(`downstream answered ${results.length} of ${batch.length} items`);
+          batch.forEach((w, i) => w.resolve(results[i]!));
+        })
+        .catch((err) => batch.forEach((w) => w.reject(err)))
+        .finally(() => {
+          this.inFlight--;
+          if (this.queue.length > 0) this.flush();
+          else if (this.inFlight === 0) this.idleWaiters.splice(0).forEach((resolve) => resolve());
+        });
+    }
+  }
+}

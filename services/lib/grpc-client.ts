@@ -1,0 +1,27 @@
+import * as grpc from "@grpc/grpc-js";
+
+/**
+ * Channel options shared by every client: round_robin over every address the
+ * target resolves to (a Kubernetes headless Service lists one per pod), and
+ * keepalives so a dead peer is noticed without waiting for a request.
+ */
+export function channelOptions(): grpc.ChannelOptions {
+  return {
+    "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.keepalive_timeout_ms": 10_000,
+    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.max_receive_message_length": 16 * 1024 * 1024,
+    "grpc.initial_reconnect_backoff_ms": 200,
+    "grpc.max_reconnect_backoff_ms": 5_000,
+  };
+}
+
+/** `host:port` becomes `dns:///host:port` so grpc-js resolves every address. */
+export function grpcTarget(address: string): string {
+  return /^[a-z][a-z0-9+.-]*:/i.test(address) && !/^[^:/]+:\d+$/.test(address) ? address : `dns:///${address}`;
+}
+
+export function deadlineIn(ms: number): grpc.CallOptions {
+  return { deadline: Date.now() + ms };
+}

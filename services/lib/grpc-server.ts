@@ -1,0 +1,79 @@
+import { fileURLToPath } from "node:url";
+import * as grpc from "@grpc/grpc-js";
+import * as protoLoader from "@grpc/proto-loader";
+import { ReflectionService } from "@grpc/reflection";
+import { HealthImplementation } from "grpc-health-check";
+
+const protoRoot = fileURLToPath(new URL("../../../proto", import.meta.url));
+
+export interface GrpcServerOptions {
+  host: string;
+  port: number;
+  /** Proto files (relative to proto/) whose services reflection lists. */
+  protoFiles: string[];
+  /**
+   * Connections are closed after this age so clients re-resolve DNS and new
+   * pods behind a headless Service get their share of traffic.
+   */
+  maxConnectionAgeMs: number;
+}
+
+export interface GrpcServer {
+  server: grpc.Server;
+  health: HealthImplementation;
+  port: number;
+  setServing(serving: boolean): void;
+  shutdown(graceMs: number): Promise<void>;
+}
+
+/**
+ * A grpc-js server with the standard health service and server reflection
+ * (so grpcurl works), listening once `start` resolves.
+ */
+export async function startGrpcServer(
+  options: GrpcServerOptions,
+  register: (server: grpc.Server) => string[],
+): Promise<GrpcServer> {
+  const server = new grpc.Server({
+    "grpc.max_connection_age_ms": options.maxConnectionAgeMs,
+    "grpc.max_connection_age_grace_ms": 10_000,
+    "grpc.keepalive_time_ms": 30_000,
+    "grpc.keepalive_permit_without_calls": 1,
+  });
+  const serviceNames = register(server);
+  const health = new HealthImplementation({ "": "NOT_SERVING" });
+  health.addToServer(server);
+  const definition = protoLoader.loadSync(options.protoFiles, {
+    includeDirs: [protoRoot],
+    keepCase: true,
+  });
+  new ReflectionService(definition).addToServer(server);
+
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    );
+  });
+  const setServing = (serving: boolean) => {
+    const status = serving ? "SERVING" : "NOT_SERVING";
+    health.setStatus("", status);
+    for (const name of serviceNames) health.setStatus(name, status);
+  };
+  const shutdown = (graceMs: number) =>
+    new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        server.forceShutdown();
+        resolve();
+      }, graceMs);
+      server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  return { server, health, port, setServing, shutdown };
+}
+
+/** A gRPC error with a status code, the way handlers report failures. */
+export function grpcError(code: grpc.status, message: string): grpc.ServiceError {
+  return Object.assign(new Error(message), { code, details: message, metadata: new grpc.Metadata() });
+}

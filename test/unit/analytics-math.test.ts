@@ -1,0 +1,43 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { countKey, HOUR_MS, hourId, rangeHours, rankKey } from "../../services/analytics/buckets.js";
+import { seriesStats } from "../../services/analytics/stats.js";
+
+const t0 = Date.UTC(2026, 10, 22, 14, 37, 12);
+
+test("hour ids and bucket keys are UTC hours", () => {
+  assert.equal(hourId(t0), "2026112214");
+  assert.equal(rankKey("like", t0), "rank:like:2026112214");
+  assert.equal(countKey("like", t0), "rankn:like:2026112214");
+});
+
+test("a range is the current hour and the hours before it, oldest first", () => {
+  const hours = rangeHours("24h", t0);
+  assert.equal(hours.length, 24);
+  assert.equal(hours[23], Date.UTC(2026, 10, 22, 14));
+  assert.equal(hours[0], Date.UTC(2026, 10, 21, 15));
+  assert.equal(rangeHours("1h", t0).length, 1);
+  assert.equal(rangeHours("7d", t0).length, 168);
+  assert.equal(rangeHours("30d", t0).length, 720);
+  assert.ok(hours.every((h, i) => i === 0 || h - hours[i - 1]! === HOUR_MS));
+});
+
+test("stats: total, average per hour, peak and its hour", () => {
+  const points = [5, 0, 9, 2].map((value, i) => ({ hourStartMs: i * HOUR_MS, value, incrementCount: value }));
+  const s = seriesStats(points);
+  assert.equal(s.total, 16);
+  assert.equal(s.incrementCount, 16);
+  assert.equal(s.avgPerHour, 4);
+  assert.equal(s.peak, 9);
+  assert.equal(s.peakHourStartMs, 2 * HOUR_MS);
+});
+
+test("trend compares the second half of the range with the first", () => {
+  const series = (values: number[]) => values.map((value, i) => ({ hourStartMs: i * HOUR_MS, value, incrementCount: 1 }));
+  assert.equal(seriesStats(series([1, 1, 5, 5])).trend, "up");
+  assert.equal(seriesStats(series([5, 5, 1, 1])).trend, "down");
+  assert.equal(seriesStats(series([10, 10, 10, 10.5])).trend, "flat");
+  assert.equal(seriesStats(series([0, 0, 0, 3])).trend, "up");
+  assert.equal(seriesStats(series([7])).trend, "flat", "one hour has no halves to compare");
+  assert.equal(seriesStats([]).total, 0);
+});

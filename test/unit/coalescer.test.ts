@@ -1,0 +1,94 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { Coalescer, OverloadedError } from "../../services/gateway/coalescer.js";
+
+function deferred<T>() {
+  let resolve!: (v: T) => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+test("an idle coalescer sends a lone request at once, as a batch of one", async () => {
+  const batches: number[][] = [];
+  const c = new Coalescer<number, number>({ maxBatch: 100, maxInFlight: 1, maxQueued: 100, send: async (b) => (batches.push(b), b.map((x) => x * 2)) });
+  assert.equal(await c.submit(21), 42);
+  assert.deepEqual(batches, [[21]]);
+});
+
+test("requests arriving while a call is in flight ride together in the next call", async () => {
+  const calls: { items: number[]; done: ReturnType<typeof deferred<number[]>> }[] = [];
+  const c = new Coalescer<number, number>({
+    maxBatch: 100,
+    maxInFlight: 1,
+    maxQueued: 100,
+    send: (items) => {
+      const done = deferred<number[]>();
+      calls.push({ items, done });
+      return done.promise;
+    },
+  });
+  const first = c.submit(1);
+  await new Promise((r) => setImmediate(r));
+  const rest = [2, 3, 4].map((n) => c.submit(n));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(calls.length, 1, "nothing else is sent while the only slot is busy");
+  calls[0]!.done.resolve([10]);
+  assert.equal(await first, 10);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(calls[1]!.items, [2, 3, 4]);
+  calls[1]!.done.resolve([20, 30, 40]);
+  assert.deepEqual(await Promise.all(rest), [20, 30, 40]);
+});
+
+test("batches are capped at maxBatch", async () => {
+  const sizes: number[] = [];
+  const c = new Coalescer<number, number>({ maxBatch: 3, maxInFlight: 1, maxQueued: 100, send: async (b) => (sizes.push(b.length), b) });
+  await Promise.all(Array.from({ length: 7 }, (_, i) => c.submit(i)));
+  assert.deepEqual(sizes, [3, 3, 1]);
+});
+
+test("a failed call fails each request it carried, and only those", async () => {
+  let n = 0;
+  const c = new Coalescer<number, number>({
+    maxBatch: 10,
+    maxInFlight: 1,
+    maxQueued: 100,
+    send: async (b) => {
+      if (n++ === 0) throw new Error("boom");
+      return b;
+    },
+  });
+  const failed = [c.submit(1), c.submit(2)];
+  for (const p of failed) await assert.rejects(p, /boom/);
+  assert.equal(await c.submit(3), 3);
+});
+
+test("beyond maxQueued, submit is refused with OverloadedError instead of growing", async () => {
+  const gate = deferred<number[]>();
+  const c = new Coalescer<number, number>({ maxBatch: 1, maxInFlight: 1, maxQueued: 2, send: () => gate.promise });
+  const accepted = [c.submit(1), c.submit(2)];
+  await assert.rejects(c.submit(3), OverloadedError);
+  gate.resolve([1]);
+  await Promise.allSettled(accepted);
+});
+
+test("a wrong number of results is an error, not a silent mismatch", async () => {
+  const c = new Coalescer<number, number>({ maxBatch: 10, maxInFlight: 1, maxQueued: 10, send: async () => [1] });
+  const results = await Promise.allSettled([c.submit(1), c.submit(2)]);
+  assert.ok(results.every((r) => r.status === "rejected"));
+});
+
+test("drained resolves once nothing is queued or in flight", async () => {
+  const gate = deferred<number[]>();
+  const c = new Coalescer<number, number>({ maxBatch: 10, maxInFlight: 1, maxQueued: 10, send: () => gate.promise });
+  const p = c.submit(1);
+  let drained = false;
+  const d = c.drained().then(() => (drained = true));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(drained, false);
+  gate.resolve([1]);
+  await p;
+  await d;
+  assert.equal(drained, true);
+});

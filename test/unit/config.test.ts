@@ -1,0 +1,31 @@
+import assert from "node:assert/strict";
+import { test } from "node:test";
+import { loadCounterConfig } from "../../services/counter/config.js";
+import { loadGatewayConfig } from "../../services/gateway/config.js";
+import { ConfigError } from "../../services/lib/config.js";
+
+test("defaults need no environment at all", () => {
+  const c = loadGatewayConfig({});
+  assert.equal(c.port, 8080);
+  assert.equal(c.bodyLimitBytes, 65536);
+  assert.equal(loadCounterConfig({}).grpcPort, 9001);
+});
+
+test("every bad value is named in one clear error", () => {
+  assert.throws(
+    () => loadCounterConfig({ COUNTER_GRPC_PORT: "99999", REDIS_URL: "localhost", KAFKA_BROKERS: "kafka" }),
+    (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.problems.length, 3);
+      assert.match(err.message, /COUNTER_GRPC_PORT must be an integer between 0 and 65535, got '99999'/);
+      assert.match(err.message, /REDIS_URL must be a redis: or rediss: URL such as redis:\/\/127.0.0.1, got 'localhost'/);
+      assert.match(err.message, /KAFKA_BROKERS must be a comma-separated list of host:port, got 'kafka'/);
+      return true;
+    },
+  );
+});
+
+test("integers reject fractions and words", () => {
+  assert.throws(() => loadGatewayConfig({ WRITE_DEADLINE_MS: "1.5" }), /WRITE_DEADLINE_MS/);
+  assert.throws(() => loadGatewayConfig({ MAX_QUEUED_REQUESTS: "many" }), /MAX_QUEUED_REQUESTS/);
+});
