@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Stop the local control plane started by up.sh (controller-manager, apiserver, etcd).
+#   scripts/k8s/down.sh           # stop, keep state (the next up.sh resumes it)
+#   scripts/k8s/down.sh --purge   # stop and delete etcd data, credentials and logs
+set -euo pipefail
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+
+stop() {
+  local name=$1 f="$K8S_RUN/$1.pid" pid
+  [[ -f "$f" ]] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then log "$name did not stop in 10 s; killing it"; kill -KILL "$pid" 2>/dev/null || true; fi
+  fi
+  rm -f "$f"
+}
+stop kube-controller-manager
+stop kube-apiserver
+stop etcd
+if [[ "${1:-}" == "--purge" ]]; then
+  log "deleting $K8S_RUN"
+  rm -rf "$K8S_RUN"
+fi
+log "control plane stopped"

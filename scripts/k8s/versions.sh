@@ -1,0 +1,16 @@
+# Pinned versions of the local control-plane tools (sourced by build.sh/up.sh).
+# Everything is built from the Go module proxy; nothing is downloaded from a web site.
+HGP_K8S_VERSION="${HGP_K8S_VERSION:-v1.37.1}"   # k8s.io/kubernetes (kube-apiserver, kube-controller-manager, kubectl)
+HGP_ETCD_VERSION="${HGP_ETCD_VERSION:-v3.6.16}" # go.etcd.io/etcd/server/v3
+HGP_HELM_VERSION="${HGP_HELM_VERSION:-v3.22.0}" # helm.sh/helm/v3
+
+# Staging modules that k8s.io/kubernetes replaces with ./staging/src/k8s.io/<name>;
+# the wrapper module replaces each with its published v0.<minor>.<patch> release.
+HGP_K8S_STAGING=(
+  api apiextensions-apiserver apimachinery apiserver cli-runtime client-go
+  cloud-provider cluster-bootstrap code-generator component-base component-helpers
+  controller-manager cri-api cri-client cri-streaming csi-translation-lib
+  dynamic-resource-allocation endpointslice externaljwt kms kube-aggregator
+  kube-controller-manager kube-proxy kube-scheduler kubectl kubelet metrics
+  mount-utils pod-security-admission sample-apiserver streaming
+)

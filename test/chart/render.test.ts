@@ -1,0 +1,102 @@
+/**
+ * helm lint and helm template for the default values and every
+ * ci/*-values.yaml; values.schema.json and the chart's own checks reject bad
+ * values with a message that names the problem.
+ */
+import assert from "node:assert/strict";
+import { before, describe, test } from "node:test";
+import { COMPONENTS, chartDir, ensureHelm, helm, id, podSpec, render, valueSets, valuesArgs } from "./tools.js";
+
+before(() => ensureHelm());
+
+describe("helm lint and template", () => {
+  const sets = valueSets();
+
+  test("there are at least three value sets besides the defaults", () => {
+    const names = sets.map((s) => s.name);
+    for (const wanted of ["all-external", "minimal", "production"]) assert.ok(names.includes(wanted), `ci/${wanted}-values.yaml is missing (have ${names.join(", ")})`);
+  });
+
+  for (const set of sets) {
+    test(`${set.name}: helm lint --strict passes`, () => {
+      const r = helm(["lint", "--strict", chartDir, ...valuesArgs(set)]);
+      assert.equal(r.status, 0, `helm lint failed:\n${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout, /1 chart\(s\) linted, 0 chart\(s\) failed/);
+    });
+
+    test(`${set.name}: helm template renders valid, uniquely named objects`, () => {
+      const objects = render(set);
+      assert.ok(objects.length > 5, `only ${objects.length} objects rendered`);
+      const seen = new Set<string>();
+      for (const o of objects) {
+        assert.ok(o.apiVersion && o.kind && o.metadata?.name, `object without apiVersion/kind/name: ${JSON.stringify(o).slice(0, 200)}`);
+        assert.ok(o.metadata.name.length <= 63, `${id(o)}: name longer than 63 characters`);
+        const key = `${o.apiVersion}/${id(o)}`;
+        assert.ok(!seen.has(key), `${key} rendered twice`);
+        seen.add(key);
+      }
+      // The HighGoPress services that are enabled each got a Deployment.
+      const deployments = objects.filter((o) => o.kind === "Deployment").map((o) => o.metadata.name);
+      assert.ok(deployments.includes("hgp-highgopress-gateway"), `no gateway Deployment in ${deployments.join(", ")}`);
+      assert.ok(deployments.includes("hgp-highgopress-counter"));
+    });
+  }
+});
+
+describe("values.schema.json", () => {
+  const defaults = valueSets()[0]!;
+
+  test("rejects a wrong type, naming the field", () => {
+    const r = helm(["template", "hgp", chartDir, "--set", "components.counter.replicas=two"]);
+    assert.notEqual(r.status, 0, "a string replica count was accepted");
+    assert.match(r.stderr, /values don't meet the specifications of the schema/);
+    assert.match(r.stderr, /\/components\/counter\/replicas/);
+    assert.match(r.stderr, /got string, want integer/);
+  });
+
+  test("rejects an unknown top-level key", () => {
+    const r = helm(["template", "hgp", chartDir, "--set", "replicaCount=3"]);
+    assert.notEqual(r.status, 0, "an unknown top-level key was accepted");
+    assert.match(r.stderr, /additional properties 'replicaCount' not allowed/);
+  });
+
+  test("rejects an unknown key inside a component block (typo guard)", () => {
+    const r = helm(["template", "hgp", chartDir, "--set", "components.gateway.replica=3"]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /additional properties 'replica' not allowed/);
+  });
+
+  test("rejects a component without resource limits", () => {
+    const r = helm(["template", "hgp", chartDir, "--set", "components.gateway.resources.limits=null"]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /limits/);
+  });
+
+  test("rejects turning off non-root or the read-only root filesystem", () => {
+    for (const bad of ["containerSecurityContext.readOnlyRootFilesystem=false", "podSecurityContext.runAsNonRoot=false", "redis.podSecurityContext.runAsNonRoot=false"]) {
+      const r = helm(["template", "hgp", chartDir, "--set", bad]);
+      assert.notEqual(r.status, 0, `${bad} was accepted`);
+    }
+  });
+
+  test("the chart refuses a grace period shorter than preStop + drain time", () => {
+    const r = helm(["template", "hgp", chartDir, "--set", "components.counter.terminationGracePeriodSeconds=12"]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /components\.counter\.terminationGracePeriodSeconds \(12\) must exceed preStopSleepSeconds \+ config\.shutdownGraceMs\/1000 \(15\)/);
+  });
+
+  test("a disabled dependency without an external address is refused with a clear message", () => {
+    const r = helm(["template", "hgp", chartDir, "--set", "redis.enabled=false"]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /redis\.external\.url is required when redis\.enabled is false/);
+  });
+
+  test("defaults render every component", () => {
+    const objects = render(defaults);
+    for (const name of COMPONENTS) {
+      const d = objects.find((o) => o.kind === "Deployment" && o.metadata.name === `hgp-highgopress-${name}`);
+      assert.ok(d, `no Deployment for ${name}`);
+      assert.ok(podSpec(d));
+    }
+  });
+});
