@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Local Jaeger v2 all-in-one (in-memory storage), built from the Go module
+# proxy, on loopback. Config: scripts/infra/jaeger-config.yaml.
+#
+#   scripts/jaeger.sh start|stop|restart|status|logs [-f]|build
+#
+# Env (ports, all on 127.0.0.1): JAEGER_UI_PORT (16686, UI + /api),
+#      JAEGER_OTLP_GRPC_PORT (4317), JAEGER_OTLP_HTTP_PORT (4318),
+#      JAEGER_THRIFT_HTTP_PORT (14268, POST /api/traces), JAEGER_GRPC_PORT
+#      (14250), JAEGER_AGENT_COMPACT_PORT (6831/udp), JAEGER_AGENT_BINARY_PORT
+#      (6832/udp), JAEGER_QUERY_GRPC_PORT (16685), JAEGER_SAMPLING_HTTP_PORT
+#      (5778), JAEGER_SAMPLING_GRPC_PORT (5779), JAEGER_HEALTH_PORT (13133),
+#      JAEGER_METRICS_PORT (8888); JAEGER_MAX_TRACES (100000),
+#      JAEGER_LOG_LEVEL (info).
+# Cache: $CACHE/bin/jaeger-<module version>. State: $RUN/jaeger/{jaeger.log,jaeger.pid}
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# Jaeger v2 is published on the Go module proxy under the v1 module path:
+# release v2.13.0 == module github.com/jaegertracing/jaeger v1.76.0 (the
+# newest available; v2.x tags are not valid module versions). jaeger's go.mod
+# has replace directives, so `go install ...@version` refuses; we build
+# through the wrapper module scripts/infra/jaeger (go.mod requires this
+# version and copies the replace directives; go.sum is seeded from jaeger's).
+JAEGER_RELEASE=v2.13.0
+JAEGER_MODULE_VERSION=v1.76.0
+
+NAME=jaeger
+export JAEGER_UI_PORT=${JAEGER_UI_PORT:-16686}
+export JAEGER_OTLP_GRPC_PORT=${JAEGER_OTLP_GRPC_PORT:-4317}
+export JAEGER_OTLP_HTTP_PORT=${JAEGER_OTLP_HTTP_PORT:-4318}
+export JAEGER_THRIFT_HTTP_PORT=${JAEGER_THRIFT_HTTP_PORT:-14268}
+export JAEGER_GRPC_PORT=${JAEGER_GRPC_PORT:-14250}
+export JAEGER_AGENT_COMPACT_PORT=${JAEGER_AGENT_COMPACT_PORT:-6831}
+export JAEGER_AGENT_BINARY_PORT=${JAEGER_AGENT_BINARY_PORT:-6832}
+export JAEGER_QUERY_GRPC_PORT=${JAEGER_QUERY_GRPC_PORT:-16685}
+export JAEGER_SAMPLING_HTTP_PORT=${JAEGER_SAMPLING_HTTP_PORT:-5778}
+export JAEGER_SAMPLING_GRPC_PORT=${JAEGER_SAMPLING_GRPC_PORT:-5779}
+export JAEGER_HEALTH_PORT=${JAEGER_HEALTH_PORT:-13133}
+export JAEGER_METRICS_PORT=${JAEGER_METRICS_PORT:-8888}
+export JAEGER_MAX_TRACES=${JAEGER_MAX_TRACES:-100000}
+export JAEGER_LOG_LEVEL=${JAEGER_LOG_LEVEL:-info}
+
+BIN=$CACHE/bin/jaeger-$JAEGER_MODULE_VERSION
+WRAPPER=$INFRA_DIR/jaeger
+CONFIG=$INFRA_DIR/jaeger-config.yaml
+UI_URL=http://127.0.0.1:$JAEGER_UI_PORT
+
+ready() {
+  http_ok "$UI_URL/" &&
+    port_listening "$JAEGER_OTLP_GRPC_PORT" &&
+    port_listening "$JAEGER_OTLP_HTTP_PORT"
+}
+
+build() {
+  if [[ -x $BIN ]]; then
+    info $NAME "reusing cached binary $BIN (Jaeger $JAEGER_RELEASE)"
+    return 0
+  fi
+  command -v go >/dev/null 2>&1 || die $NAME "go is not installed (need Go >= 1.24 to build Jaeger)"
+  grep -Eq "github.com/jaegertracing/jaeger $JAEGER_MODULE_VERSION( |$)" "$WRAPPER/go.mod" ||
+    die $NAME "$WRAPPER/go.mod does not require jaeger $JAEGER_MODULE_VERSION; keep it in sync with JAEGER_MODULE_VERSION"
+  mkdir -p "$CACHE/bin"
+  (
+    flock -w 3600 9 || die $NAME "timed out waiting for $BIN.lock"
+    [[ -x $BIN ]] && exit 0
+    local log=$CACHE/bin/jaeger-$JAEGER_MODULE_VERSION.build.log
+    info $NAME "building Jaeger $JAEGER_RELEASE (module $JAEGER_MODULE_VERSION) from the Go module proxy (first run only; ~10 min on 2 cores; log $log)"
+    local pkg=github.com/jaegertracing/jaeger
+    local ldflags built
+    built=$(date -u +%FT%TZ)
+    ldflags="-s -w -X $pkg/internal/version.latestVersion=$JAEGER_RELEASE -X $pkg/internal/version.date=$built"
+    if ! (cd "$WRAPPER" && go build -trimpath -ldflags "$ldflags" -o "$BIN.tmp" "$pkg/cmd/jaeger") >"$log" 2>&1; then
+      tail -n 20 "$log" >&2
+      rm -f "$BIN.tmp"
+      die $NAME "go build failed; see $log"
+    fi
+    mv "$BIN.tmp" "$BIN"
+    info $NAME "built $BIN"
+  ) 9>"$BIN.lock"
+}
+
+start() {
+  local pid
+  if pid=$(running_pid $NAME); then
+    wait_ready $NAME "$HIGHGOPRESS_START_TIMEOUT" "$UI_URL/ and OTLP ports" ready
+    info $NAME "already running (pid $pid); UI $UI_URL, OTLP grpc 127.0.0.1:$JAEGER_OTLP_GRPC_PORT http 127.0.0.1:$JAEGER_OTLP_HTTP_PORT"
+    return 0
+  fi
+  build
+  claim_port $NAME "$JAEGER_UI_PORT" "$JAEGER_OTLP_GRPC_PORT" "$JAEGER_OTLP_HTTP_PORT" "$JAEGER_THRIFT_HTTP_PORT"
+  info $NAME "starting Jaeger $JAEGER_RELEASE all-in-one (in-memory storage)"
+  mkdir -p "$(svc_dir $NAME)"
+  (cd "$(svc_dir $NAME)" && start_bg $NAME "$BIN" "--config=file:$CONFIG")
+  wait_ready $NAME "$HIGHGOPRESS_START_TIMEOUT" "$UI_URL/ and OTLP ports" ready
+  info $NAME "ready (pid $(running_pid $NAME)) after $(elapsed); UI $UI_URL, OTLP grpc 127.0.0.1:$JAEGER_OTLP_GRPC_PORT http 127.0.0.1:$JAEGER_OTLP_HTTP_PORT, thrift http 127.0.0.1:$JAEGER_THRIFT_HTTP_PORT/api/traces, agent udp 127.0.0.1:$JAEGER_AGENT_COMPACT_PORT; log $(log_file $NAME)"
+}
+
+status() {
+  local pid
+  if pid=$(running_pid $NAME) && ready; then
+    info $NAME "running (pid $pid) UI $UI_URL, OTLP grpc 127.0.0.1:$JAEGER_OTLP_GRPC_PORT http 127.0.0.1:$JAEGER_OTLP_HTTP_PORT"
+    return 0
+  elif [[ -n ${pid:-} ]]; then
+    info $NAME "process $pid is up but not answering on $UI_URL / OTLP ports"
+    return 1
+  fi
+  info $NAME "not running"
+  return 1
+}
+
+case ${1:-} in
+  start | stop | restart) lock_service $NAME ;;
+esac
+
+case ${1:-} in
+  start) start ;;
+  stop) stop_service $NAME ;;
+  restart) stop_service $NAME && start ;;
+  status) status ;;
+  logs) show_logs $NAME "${2:-}" ;;
+  build) build ;;
+  *) usage_exit $NAME "|build" ;;
+esac

@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# Local single-node Kafka (KRaft, combined broker+controller) on
+# 127.0.0.1:$KAFKA_PORT, run from jars resolved from Maven Central.
+#
+#   scripts/kafka.sh start|stop|restart|status|logs [-f]
+#   scripts/kafka.sh topic-create NAME PARTITIONS   (idempotent)
+#   scripts/kafka.sh topics                         (list topics)
+#   scripts/kafka.sh tool CLASS [ARGS...]           (run a Kafka CLI class with
+#       the cached classpath, e.g. org.apache.kafka.tools.ConsoleProducer)
+#   scripts/kafka.sh classpath
+#
+# Env: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
+#      KAFKA_HEAP_OPTS ("-Xmx512m -Xms256m"), KAFKA_TOPICS (topics ensured on
+#      start, "name:partitions ...", default "counter-events:3"),
+#      KAFKA_RETENTION_HOURS (24), KAFKA_EXTRA_PROPERTIES (lines appended to
+#      server.properties).
+# Cache: $CACHE/kafka-<version>/libs. State: $RUN/kafka/{server.properties,
+#      cluster-id,data/,kafka.log,kafka.pid}. Data (topics, committed offsets)
+#      is kept across stop/start.
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+# Pinned Kafka version. Stay on 3.9.x: kafkajs 2.2.4 (our client) does not
+# work with Kafka 4.x, because 4.0 removed the old protocol versions kafkajs
+# speaks; 3.9 is the last line with KRaft GA that still accepts them.
+# 3.9.2 is the newest 3.9.x on Maven Central (checked with mvn dependency:get).
+KAFKA_VERSION=3.9.2
+
+NAME=kafka
+KAFKA_PORT=${KAFKA_PORT:-9092}
+KAFKA_CONTROLLER_PORT=${KAFKA_CONTROLLER_PORT:-9093}
+KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx512m -Xms256m}
+KAFKA_TOPICS=${KAFKA_TOPICS:-counter-events:3}
+KAFKA_RETENTION_HOURS=${KAFKA_RETENTION_HOURS:-24}
+BOOTSTRAP=127.0.0.1:$KAFKA_PORT
+
+KAFKA_HOME=$CACHE/kafka-$KAFKA_VERSION
+LIBS=$KAFKA_HOME/libs
+CP="$LIBS/*"
+DIR=$(svc_dir $NAME)
+DATA=$DIR/data
+PROPS=$DIR/server.properties
+ADMIN_PROPS=$DIR/admin.properties
+TPL=$INFRA_DIR/kafka
+
+# JVM flags for short-lived CLI tools: start fast, stay small.
+TOOL_JVM=(-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto
+  "-Dlog4j.configuration=file:$TPL/tools-log4j.properties")
+
+ensure_java() {
+  if ! command -v java >/dev/null 2>&1; then
+    info $NAME "installing a Java runtime from Debian packages"
+    ensure_apt java openjdk-17-jre-headless
+  fi
+}
+
+ensure_jars() {
+  if [[ -f $KAFKA_HOME/.complete ]]; then
+    info $NAME "reusing cached Kafka $KAFKA_VERSION jars ($(find "$LIBS" -name '*.jar' | wc -l) jars in $LIBS)"
+    return 0
+  fi
+  ensure_java
+  if ! command -v mvn >/dev/null 2>&1; then
+    info $NAME "installing Maven from Debian packages"
+    ensure_apt mvn maven
+  fi
+  mkdir -p "$KAFKA_HOME"
+  (
+    flock -w 900 9 || die $NAME "timed out waiting for $KAFKA_HOME/.lock"
+    [[ -f $KAFKA_HOME/.complete ]] && exit 0
+    info $NAME "resolving Kafka $KAFKA_VERSION jars from Maven Central (first run only; log $KAFKA_HOME/mvn.log)"
+    local tmp=$KAFKA_HOME/libs.tmp
+    rm -rf "$tmp"
+    if ! mvn -B -q -f "$TPL/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+      dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" \
+      >"$KAFKA_HOME/mvn.log" 2>&1; then
+      tail -n 20 "$KAFKA_HOME/mvn.log" >&2
+      die $NAME "mvn dependency:copy-dependencies failed; see $KAFKA_HOME/mvn.log"
+    fi
+    [[ -f $tmp/kafka_2.13-$KAFKA_VERSION.jar ]] || die $NAME "kafka_2.13-$KAFKA_VERSION.jar missing after mvn; see $KAFKA_HOME/mvn.log"
+    rm -rf "$LIBS"
+    mv "$tmp" "$LIBS"
+    date -u +%FT%TZ >"$KAFKA_HOME/.complete"
+    info $NAME "cached $(find "$LIBS" -name '*.jar' | wc -l) jars in $LIBS"
+  ) 9>"$KAFKA_HOME/.lock"
+}
+
+# run_tool CLASS ARGS... -> a Kafka CLI class with the cached classpath
+run_tool() {
+  java "${TOOL_JVM[@]}" -cp "$CP" "$@"
+}
+
+write_config() {
+  mkdir -p "$DATA"
+  sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
+    -e "s|@KAFKA_CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+    -e "s|@KAFKA_DATA_DIR@|$DATA|g" \
+    -e "s|@KAFKA_RETENTION_HOURS@|$KAFKA_RETENTION_HOURS|g" \
+    "$TPL/server.properties.in" >"$PROPS.tmp"
+  if [[ -n ${KAFKA_EXTRA_PROPERTIES:-} ]]; then
+    printf '\n# KAFKA_EXTRA_PROPERTIES\n%s\n' "$KAFKA_EXTRA_PROPERTIES" >>"$PROPS.tmp"
+  fi
+  mv "$PROPS.tmp" "$PROPS"
+  write_admin_config
+}
+
+write_admin_config() {
+  mkdir -p "$DIR"
+  cat >"$ADMIN_PROPS" <<EOF
+request.timeout.ms=5000
+default.api.timeout.ms=10000
+EOF
+}
+
+# Cluster id: generated once, stored in $DIR/cluster-id; storage formatted
+# only when the data dir has no meta.properties yet.
+format_storage() {
+  local id
+  if [[ -f $DATA/meta.properties ]]; then
+    id=$(sed -n 's/^cluster\.id=//p' "$DATA/meta.properties")
+    [[ -f $DIR/cluster-id ]] || echo "$id" >"$DIR/cluster-id"
+    return 0
+  fi
+  if [[ -s $DIR/cluster-id ]]; then
+    id=$(<"$DIR/cluster-id")
+  else
+    id=$(run_tool kafka.tools.StorageTool random-uuid | tail -n1)
+    [[ -n $id ]] || die $NAME "could not generate a cluster id"
+    echo "$id" >"$DIR/cluster-id"
+  fi
+  info $NAME "formatting storage $DATA (cluster id $id; first run only)"
+  run_tool kafka.tools.StorageTool format -t "$id" -c "$PROPS" --ignore-formatted \
+    >>"$(log_file $NAME)" 2>&1 || die $NAME "storage format failed; see $(log_file $NAME)"
+}
+
+list_topics() {
+  run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
+    --command-config "$ADMIN_PROPS" --list 2>/dev/null
+}
+
+# Readiness: the broker answers a metadata request (topic listing).
+TOPICS_SEEN=""
+metadata_ok() {
+  port_listening "$KAFKA_PORT" || return 1
+  TOPICS_SEEN=$(list_topics) || return 1
+}
+
+topic_create() {
+  local topic=$1 partitions=$2
+  [[ $partitions =~ ^[0-9]+$ ]] || die $NAME "partitions must be a number: $partitions"
+  run_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
+    --command-config "$ADMIN_PROPS" --create --if-not-exists \
+    --topic "$topic" --partitions "$partitions" --replication-factor 1 >/dev/null
+  info $NAME "topic $topic ready ($partitions partitions)"
+}
+
+ensure_topics() {
+  local spec topic partitions
+  for spec in $KAFKA_TOPICS; do
+    topic=${spec%%:*}
+    partitions=${spec#*:}
+    [[ $partitions == "$spec" ]] && partitions=3
+    if grep -qxF "$topic" <<<"$TOPICS_SEEN"; then
+      info $NAME "topic $topic exists"
+    else
+      topic_create "$topic" "$partitions"
+    fi
+  done
+}
+
+start() {
+  local pid
+  ensure_jars
+  ensure_java
+  write_config
+  if pid=$(running_pid $NAME); then
+    wait_ready $NAME "$HIGHGOPRESS_START_TIMEOUT" "a metadata answer on $BOOTSTRAP" metadata_ok
+    info $NAME "already running (pid $pid) on $BOOTSTRAP"
+    ensure_topics
+    return 0
+  fi
+  claim_port $NAME "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"
+  format_storage
+  info $NAME "starting Kafka $KAFKA_VERSION (KRaft) on $BOOTSTRAP, controller 127.0.0.1:$KAFKA_CONTROLLER_PORT"
+  local jvm
+  read -r -a jvm <<<"$KAFKA_HEAP_OPTS"
+  (cd "$DIR" && start_bg $NAME java "${jvm[@]}" \
+    -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
+    -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+    "-Dlog4j.configuration=file:$TPL/log4j.properties" "-Dkafka.logs.dir=$DIR" \
+    -cp "$CP" kafka.Kafka "$PROPS")
+  wait_ready $NAME "$HIGHGOPRESS_START_TIMEOUT" "a metadata answer on $BOOTSTRAP" metadata_ok
+  ensure_topics
+  info $NAME "ready (pid $(running_pid $NAME)) on $BOOTSTRAP after $(elapsed); log $(log_file $NAME)"
+}
+
+status() {
+  local pid
+  if ! pid=$(running_pid $NAME); then
+    info $NAME "not running"
+    return 1
+  fi
+  if [[ -f $KAFKA_HOME/.complete ]] && port_listening "$KAFKA_PORT" && metadata_ok; then
+    info $NAME "running (pid $pid) Kafka $KAFKA_VERSION bootstrap $BOOTSTRAP topics: $(echo "$TOPICS_SEEN" | grep -v '^__' | tr '\n' ' ')"
+    return 0
+  fi
+  info $NAME "process $pid is up but not answering on $BOOTSTRAP"
+  return 1
+}
+
+need_jars() {
+  [[ -f $KAFKA_HOME/.complete ]] || die $NAME "Kafka jars not cached yet; run scripts/kafka.sh start"
+}
+
+case ${1:-} in
+  start | stop | restart) lock_service $NAME ;;
+esac
+
+case ${1:-} in
+  start) start ;;
+  stop) stop_service $NAME ;;
+  restart) stop_service $NAME && start ;;
+  status) status ;;
+  logs) show_logs $NAME "${2:-}" ;;
+  topic-create)
+    [[ $# -eq 3 ]] || usage_exit $NAME "|topic-create NAME PARTITIONS"
+    need_jars
+    write_admin_config
+    topic_create "$2" "$3"
+    ;;
+  topics)
+    need_jars
+    write_admin_config
+    list_topics
+    ;;
+  tool)
+    shift
+    [[ $# -ge 1 ]] || usage_exit $NAME "|tool CLASS [ARGS...]"
+    need_jars
+    run_tool "$@"
+    ;;
+  classpath) echo "$CP" ;;
+  *) usage_exit $NAME "|topic-create NAME PARTITIONS|topics|tool CLASS ARGS|classpath" ;;
+esac
