@@ -84,6 +84,7 @@ build() {
 start() {
   local pid
   if pid=$(running_pid $NAME); then
+    require_port_owner $NAME "$pid" "$JAEGER_UI_PORT"
     wait_ready $NAME "$HIGHGOPRESS_START_TIMEOUT" "$UI_URL/ and OTLP ports" ready
     info $NAME "already running (pid $pid); UI $UI_URL, OTLP grpc 127.0.0.1:$JAEGER_OTLP_GRPC_PORT http 127.0.0.1:$JAEGER_OTLP_HTTP_PORT"
     return 0

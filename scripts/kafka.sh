@@ -175,6 +175,7 @@ start() {
   ensure_java
   write_config
   if pid=$(running_pid $NAME); then
+    require_port_owner $NAME "$pid" "$KAFKA_PORT"
     wait_ready $NAME "$HIGHGOPRESS_START_TIMEOUT" "a metadata answer on $BOOTSTRAP" metadata_ok
     info $NAME "already running (pid $pid) on $BOOTSTRAP"
     ensure_topics

@@ -214,6 +214,16 @@ lock_service() {
   flock -w 600 8 || die "$name" "timed out waiting for $RUN/$name/.lock"
 }
 
+# require_port_owner NAME PID PORT -> fails when the running server PID does
+# not listen on PORT (it was started with other port settings).
+require_port_owner() {
+  local name=$1 pid=$2 port=$3 owner
+  owner=$(port_pid "$port")
+  if [[ $owner != "$pid" ]]; then
+    die "$name" "already running (pid $pid) but not on port $port (port settings changed?); run scripts/$name.sh restart"
+  fi
+}
+
 # start_bg NAME COMMAND... -> starts COMMAND in its own session, stdout and
 # stderr appended to $RUN/NAME/NAME.log, pid written to $RUN/NAME/NAME.pid.
 start_bg() {

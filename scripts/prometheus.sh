@@ -137,6 +137,7 @@ reload() {
 start() {
   local pid
   if pid=$(running_pid $NAME); then
+    require_port_owner $NAME "$pid" "$PROMETHEUS_PORT"
     wait_ready $NAME "$HIGHGOPRESS_START_TIMEOUT" "$URL/-/ready" ready
     if render_config; then
       curl -fsS -X POST --max-time 30 "$URL/-/reload" >/dev/null ||

@@ -62,6 +62,7 @@ write_config() {
 start() {
   local pid
   if pid=$(running_pid $NAME); then
+    require_port_owner $NAME "$pid" "$REDIS_PORT"
     if answers; then
       info $NAME "already running (pid $pid) on 127.0.0.1:$REDIS_PORT"
       return 0
