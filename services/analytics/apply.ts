@@ -16,8 +16,8 @@ local applied = 0
 for i = 1, #KEYS / 3 do
   if redis.call('SET', KEYS[3 * i - 2], '1', 'NX', 'EX', ARGV[1]) then
     local a = 3 * i
-    redis.call('ZINCRBY', KEYS[3 * i - 1], ARGV[a], ARGV[a - 1])
-    redis.call('ZINCRBY', KEYS[3 * i], ARGV[a + 1], ARGV[a - 1])
+    redis.call('ZINCRBY', KEYS[3 * i - 1], ARGV[a + 1], ARGV[a])
+    redis.call('ZINCRBY', KEYS[3 * i], ARGV[a + 2], ARGV[a])
     redis.call('EXPIRE', KEYS[3 * i - 1], ARGV[2])
     redis.call('EXPIRE', KEYS[3 * i], ARGV[2])
     applied = applied + 1

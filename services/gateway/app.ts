@@ -25,6 +25,8 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
     return503OnClosing: true,
   });
   app.setErrorHandler(errorHandler(options.logger));
+  // The API speaks JSON only; anything else is a 415, not a confusing 400.
+  app.removeContentTypeParser("text/plain");
   app.setNotFoundHandler((request, reply) => {
     reply.code(404).send({ status: "error", error: `no route for ${request.method} ${request.url.split("?")[0]}` });
   });

@@ -1,0 +1,132 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { Kafka, logLevel } from "kafkajs";
+import { CounterEvent } from "../../services/lib/gen/highgopress/events/v1/counter_event.js";
+import { eventually, http, infra, kafkaBrokers, startStack, type Stack } from "../support/stack.js";
+
+let stack: Stack;
+let url: string;
+before(async () => {
+  stack = await startStack();
+  url = stack.gatewayUrl;
+});
+after(() => stack?.stop());
+
+const increment = (resource_id: string, counter_type: string, delta = 1) =>
+  http("POST", `${url}/api/v1/counter/increment`, { resource_id, counter_type, delta });
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+  return line ? Number(line.split(" ").pop()) : 0;
+}
+
+async function topOf(counterType: string) {
+  const r = await http("GET", `${url}/api/v1/analytics/top?counter_type=${counterType}&limit=100&time_range=1h`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.data as { total: number; items: { rank: number; resource_id: string; value: number; increment_count: number }[] };
+}
+
+describe("events flow from the outbox through Kafka into analytics", () => {
+  test("rankings and stats reflect the increments once the events drain", async () => {
+    const type = stack.counterType("like");
+    const plan: Array<[string, number, number]> = [
+      ["r1", 5, 2],
+      ["r2", 3, 1],
+      ["r3", 1, 1],
+    ];
+    await Promise.all(plan.flatMap(([r, times, delta]) => Array.from({ length: times }, () => increment(r, type, delta))));
+    const top = await eventually("analytics to rank all three resources", async () => {
+      const t = await topOf(type);
+      return t.items.length === 3 && t.items[0]!.value === 10 ? t : undefined;
+    });
+    assert.deepEqual(
+      top.items.map((i) => [i.rank, i.resource_id, i.value, i.increment_count]),
+      [
+        [1, "r1", 10, 5],
+        [2, "r2", 3, 3],
+        [3, "r3", 1, 1],
+      ],
+    );
+    assert.equal(top.total, 3);
+
+    const page2 = await http("GET", `${url}/api/v1/analytics/top?counter_type=${type}&limit=2&page=2&time_range=24h`);
+    assert.deepEqual(
+      page2.body.data.items.map((i: any) => [i.rank, i.resource_id]),
+      [[3, "r3"]],
+    );
+
+    const stats = await http("GET", `${url}/api/v1/analytics/stats/r1/${type}?time_range=24h`);
+    assert.equal(stats.status, 200);
+    const s = stats.body.data;
+    assert.equal(s.total, 10);
+    assert.equal(s.increment_count, 5);
+    assert.equal(s.peak, 10);
+    assert.equal(s.series.length, 24);
+    assert.equal(s.series[23].value, 10);
+    assert.equal(s.trend, "up");
+    assert.ok(Math.abs(s.avg_per_hour - 10 / 24) < 1e-9);
+    assert.equal(await stack.redis.xlen(stack.env.OUTBOX_STREAM!), 0, "the outbox is empty once relayed");
+  });
+
+  test("a redelivered event is recognised and never double counts", async () => {
+    const type = stack.counterType("replay");
+    const event = CounterEvent.encode({
+      eventId: `replay-${stack.runId}`,
+      resourceId: "replayed",
+      counterType: type,
+      delta: 4,
+      incrementCount: 2,
+      newValue: 4,
+      timestampMs: Date.now(),
+    }).finish();
+    const kafka = new Kafka({ clientId: "test-replay", brokers: kafkaBrokers.split(","), logLevel: logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    const dedupBefore = await metric(stack.ports.analyticsMetrics, "highgopress_analytics_events_deduplicated_total");
+    for (let i = 0; i < 3; i++) {
+      await producer.send({ topic: stack.env.KAFKA_TOPIC!, messages: [{ key: "replayed", value: Buffer.from(event) }] });
+    }
+    await producer.disconnect();
+    await eventually("analytics to see all three deliveries", async () =>
+      (await metric(stack.ports.analyticsMetrics, "highgopress_analytics_events_deduplicated_total")) >= dedupBefore + 2 ? true : undefined,
+    );
+    const top = await topOf(type);
+    assert.deepEqual(
+      top.items.map((i) => [i.resource_id, i.value, i.increment_count]),
+      [["replayed", 4, 2]],
+    );
+  });
+
+  test("with Kafka stopped, increments succeed; after it returns, analytics catches up with nothing lost", { timeout: 240_000 }, async () => {
+    const type = stack.counterType("outage");
+    await infra("kafka", "stop");
+    let restarted = false;
+    try {
+      const answers = [];
+      for (let round = 0; round < 10; round++) {
+        answers.push(...(await Promise.all(Array.from({ length: 20 }, (_, i) => increment(`o${i % 5}`, type, 1 + (i % 3))))));
+      }
+      assert.ok(answers.every((a) => a.status === 200), "every increment succeeds while Kafka is down");
+      assert.ok((await stack.redis.xlen(stack.env.OUTBOX_STREAM!)) > 0, "the outbox holds the events");
+      await infra("kafka", "start");
+      restarted = true;
+    } finally {
+      if (!restarted) await infra("kafka", "start");
+    }
+    const expected = new Map<string, number>();
+    for (let i = 0; i < 5; i++) expected.set(`o${i}`, Number(await stack.redis.get(`counter:o${i}:${type}`)));
+    assert.equal([...expected.values()].reduce((a, b) => a + b, 0), 10 * (7 * 1 + 7 * 2 + 6 * 3));
+    await eventually(
+      "analytics totals to equal the Redis values",
+      async () => {
+        const top = await topOf(type);
+        const ok = top.items.length === 5 && top.items.every((i) => i.value === expected.get(i.resource_id));
+        return ok ? true : undefined;
+      },
+      120_000,
+      1_000,
+    );
+    await eventually("the outbox to drain", async () => ((await stack.redis.xlen(stack.env.OUTBOX_STREAM!)) === 0 ? true : undefined), 30_000);
+  });
+});

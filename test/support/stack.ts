@@ -1,0 +1,199 @@
+/**
+ * Starts the three services as real processes against the Redis and Kafka
+ * that the project's scripts started, isolated per run: their own ports,
+ * Kafka topic, outbox stream and consumer group, so runs never see each
+ * other's events.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { createWriteStream, mkdirSync } from "node:fs";
+import { createServer } from "node:net";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Redis } from "ioredis";
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../..");
+export const runDir = process.env.HIGHGOPRESS_RUN ?? join(repoRoot, ".run");
+export const redisUrl = process.env.TEST_REDIS_URL ?? `redis://127.0.0.1:${process.env.REDIS_PORT ?? 6379}`;
+export const kafkaBrokers = process.env.TEST_KAFKA_BROKERS ?? `127.0.0.1:${process.env.KAFKA_PORT ?? 9092}`;
+
+export type ServiceName = "gateway" | "counter" | "analytics";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Polls until `check` returns a value other than undefined, or fails with `what`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ""}`);
+    await sleep(everyMs);
+  }
+}
+
+export interface Stack {
+  runId: string;
+  gatewayUrl: string;
+  ports: { gateway: number; counter: number; counterMetrics: number; analytics: number; analyticsMetrics: number };
+  env: Record<string, string>;
+  redis: Redis;
+  /** A counter type unique to this run, so rankings only hold this run's data. */
+  counterType(name: string): string;
+  start(name: ServiceName): Promise<void>;
+  /** Sends the signal and waits for the process to exit. */
+  kill(name: ServiceName, signal?: NodeJS.Signals): Promise<number | null>;
+  process(name: ServiceName): ChildProcess | undefined;
+  stop(): Promise<void>;
+}
+
+export interface StackOptions {
+  env?: Record<string, string>;
+  services?: ServiceName[];
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const runId = randomBytes(4).toString("hex");
+  const ports = {
+    gateway: await freePort(),
+    counter: await freePort(),
+    counterMetrics: await freePort(),
+    analytics: await freePort(),
+    analyticsMetrics: await freePort(),
+  };
+  const logDir = join(runDir, "test-logs");
+  mkdirSync(logDir, { recursive: true });
+  const env: Record<string, string> = {
+    HOST: "127.0.0.1",
+    REDIS_URL: redisUrl,
+    KAFKA_BROKERS: kafkaBrokers,
+    KAFKA_TOPIC: `counter-events-${runId}`,
+    OUTBOX_STREAM: `outbox:test-${runId}`,
+    ANALYTICS_GROUP_ID: `analytics-${runId}`,
+    ANALYTICS_TOP_CACHE_SECONDS: "1",
+    GATEWAY_PORT: String(ports.gateway),
+    COUNTER_GRPC_PORT: String(ports.counter),
+    ANALYTICS_GRPC_PORT: String(ports.analytics),
+    COUNTER_ADDR: `127.0.0.1:${ports.counter}`,
+    ANALYTICS_ADDR: `127.0.0.1:${ports.analytics}`,
+    SHUTDOWN_GRACE_MS: "5000",
+    LOG_LEVEL: "info",
+    ...options.env,
+  };
+  const metricsPort: Record<ServiceName, string> = {
+    gateway: String(ports.gateway),
+    counter: String(ports.counterMetrics),
+    analytics: String(ports.analyticsMetrics),
+  };
+  const readyUrl: Record<ServiceName, string> = {
+    gateway: `http://127.0.0.1:${ports.gateway}/readyz`,
+    counter: `http://127.0.0.1:${ports.counterMetrics}/readyz`,
+    analytics: `http://127.0.0.1:${ports.analyticsMetrics}/readyz`,
+  };
+  const children = new Map<ServiceName, ChildProcess>();
+  const redis = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 3 });
+
+  async function start(name: ServiceName): Promise<void> {
+    const log = createWriteStream(join(logDir, `${runId}-${name}.log`), { flags: "a" });
+    const child = spawn(process.execPath, [join(repoRoot, "dist/services", name, "main.js")], {
+      env: { ...process.env, ...env, METRICS_PORT: metricsPort[name] },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.pipe(log);
+    child.stderr!.pipe(log);
+    children.set(name, child);
+    let exited = false;
+    child.once("exit", () => (exited = true));
+    await eventually(
+      `${name} to become ready (log: ${join(logDir, `${runId}-${name}.log`)})`,
+      async () => {
+        if (exited) throw new Error(`${name} exited during start-up`);
+        const res = await fetch(readyUrl[name]);
+        return res.status === 200 ? true : undefined;
+      },
+      60_000,
+    );
+  }
+
+  async function kill(name: ServiceName, signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
+    const child = children.get(name);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    child.kill(signal);
+    const code = await exited;
+    children.delete(name);
+    return code;
+  }
+
+  const stack: Stack = {
+    runId,
+    gatewayUrl: `http://127.0.0.1:${ports.gateway}`,
+    ports,
+    env,
+    redis,
+    counterType: (name) => `${name}_${runId}`,
+    start,
+    kill,
+    process: (name) => children.get(name),
+    async stop() {
+      await Promise.all([...children.keys()].map((name) => kill(name, "SIGTERM")));
+      redis.disconnect();
+    },
+  };
+  // Counter and analytics first, so the gateway finds its downstreams ready.
+  const services = options.services ?? ["counter", "analytics", "gateway"];
+  try {
+    await Promise.all(services.filter((s) => s !== "gateway").map(start));
+    if (services.includes("gateway")) await start("gateway");
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  return stack;
+}
+
+export interface HttpResult<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export async function http<T = any>(method: string, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<HttpResult<T>> {
+  const res = await fetch(url, {
+    method,
+    headers: body === undefined ? headers : { "content-type": "application/json", ...headers },
+    body: body === undefined ? undefined : typeof body === "string" ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // Non-JSON answers are returned as text so the assertion shows them.
+  }
+  return { status: res.status, body: parsed as T, headers: res.headers };
+}
+
+/** Runs one of the project's infrastructure scripts (e.g. kafka stop). */
+export async function infra(script: "redis" | "kafka", command: "start" | "stop"): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    const child = spawn("bash", [join(repoRoot, "scripts", `${script}.sh`), command], { stdio: ["ignore", "inherit", "inherit"] });
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`scripts/${script}.sh ${command} exited with ${code}`))));
+  });
+}
