@@ -9,9 +9,12 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-command -v go >/dev/null || die "Go is required (go 1.26+); install it, e.g. apt-get install golang-go, or from go.dev"
-go_minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
-[[ "$go_minor" -ge 26 ]] || die "Go 1.26+ is required to build Kubernetes $HGP_K8S_VERSION (found $(go env GOVERSION))"
+# Go is needed only when something must be built.
+need_go() {
+  command -v go >/dev/null || die "Go 1.26+ is required to build the control-plane tools (apt-get install golang-go, if new enough)"
+  local minor; minor=$(go env GOVERSION | sed -E 's/^go1\.([0-9]+).*/\1/')
+  [[ "$minor" -ge 26 ]] || die "Go 1.26+ is required to build Kubernetes $HGP_K8S_VERSION (found $(go env GOVERSION))"
+}
 
 mkdir -p "$BIN" "$CACHE/src" "$BIN/.stamps"
 exec 9>"$CACHE/.build.lock"
@@ -37,6 +40,7 @@ build_helm() {
   k8s_major=$(echo "${HGP_K8S_VERSION#v}" | cut -d. -f1); k8s_minor=$(echo "${HGP_K8S_VERSION#v}" | cut -d. -f2)
   local stamp="helm $v k8s $k8s_major.$k8s_minor"
   if stamp_ok helm "$stamp" helm; then log "helm $v already built"; return; fi
+  need_go
   log "building helm $v (Kubernetes version $k8s_major.$k8s_minor; cold build: 1-3 minutes)"
   local p=helm.sh/helm/v3 tmp; tmp=$(mktemp -d "$CACHE/src/helm.XXXXXX")
   local ldf="-s -w -X $p/internal/version.version=$v -X $p/internal/version.metadata= -X $p/internal/version.gitTreeState=clean"
@@ -52,6 +56,7 @@ build_helm() {
 build_etcd() {
   local v=$HGP_ETCD_VERSION stamp="etcd $HGP_ETCD_VERSION"
   if stamp_ok etcd "$stamp" etcd; then log "etcd $v already built"; return; fi
+  need_go
   log "building etcd $v from go.etcd.io/etcd/server/v3 (cold build: 1-3 minutes)"
   local src="$CACHE/src/etcd-$v"
   mkdir -p "$src"
@@ -83,6 +88,7 @@ GO
 build_kube() {
   local v=$HGP_K8S_VERSION stamp="kube $HGP_K8S_VERSION"
   if stamp_ok kube "$stamp" kube-apiserver kube-controller-manager kubectl; then log "Kubernetes $v already built"; return; fi
+  need_go
   local sv="v0.${v#v1.}" major minor
   major=$(echo "${v#v}" | cut -d. -f1); minor=$(echo "${v#v}" | cut -d. -f2)
   log "building kube-apiserver, kube-controller-manager, kubectl $v (staging modules $sv; cold build: 10-25 minutes on 2 cores)"
@@ -109,14 +115,38 @@ build_kube() {
   log "Kubernetes binaries built in $((SECONDS - start)) s: $("$BIN/kubectl" version --client 2>/dev/null | head -1)"
 }
 
-want=("$@"); [[ ${#want[@]} -gt 0 ]] || want=(helm etcd kube)
-t0=$SECONDS
-for w in "${want[@]}"; do
-  case "$w" in
-    helm) build_helm ;;
-    etcd) build_etcd ;;
-    kube|kubernetes) build_kube ;;
-    *) die "unknown tool '$w' (expected helm, etcd or kube)" ;;
-  esac
-done
-log "control-plane tools ready in $BIN ($((SECONDS - t0)) s)"
+build_skaffold() {
+  local v=$HGP_SKAFFOLD_VERSION stamp="skaffold $HGP_SKAFFOLD_VERSION" m=github.com/GoogleContainerTools/skaffold/v2
+  if stamp_ok skaffold "$stamp" skaffold; then log "skaffold $v already built"; return; fi
+  need_go
+  log "building skaffold $v (validates skaffold.yaml; cold build: 5-15 minutes)"
+  # skaffold's go.mod carries replace directives, which 'go install pkg@version'
+  # refuses; build inside the downloaded module so they apply, with its go.sum.
+  local dir; dir=$(go mod download -json "$m@$v" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [[ -d "$dir" ]] || die "could not download $m@$v from the Go module proxy"
+  ( cd "$dir" && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath \
+      -ldflags "-s -w -X $m/pkg/skaffold/version.version=$v" -o "$CACHE/src/skaffold.new" ./cmd/skaffold )
+  mv -f "$CACHE/src/skaffold.new" "$BIN/skaffold"
+  echo "$stamp" > "$BIN/.stamps/skaffold"
+  log "skaffold: $("$BIN/skaffold" version)"
+}
+
+main() {
+  local want=("$@") w t0=$SECONDS
+  [[ ${#want[@]} -gt 0 ]] || want=(helm etcd kube)
+  for w in "${want[@]}"; do
+    case "$w" in
+      helm) build_helm ;;
+      etcd) build_etcd ;;
+      kube|kubernetes) build_kube ;;
+      skaffold) build_skaffold ;;
+      *) die "unknown tool '$w' (expected helm, etcd, kube or skaffold)" ;;
+    esac
+  done
+  log "control-plane tools ready in $BIN ($((SECONDS - t0)) s)"
+}
+
+# Everything above only defines functions, so editing this file while a build
+# runs cannot derail it.
+main "$@"
+exit $?

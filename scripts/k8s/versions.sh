@@ -3,6 +3,7 @@
 HGP_K8S_VERSION="${HGP_K8S_VERSION:-v1.37.1}"   # k8s.io/kubernetes (kube-apiserver, kube-controller-manager, kubectl)
 HGP_ETCD_VERSION="${HGP_ETCD_VERSION:-v3.6.16}" # go.etcd.io/etcd/server/v3
 HGP_HELM_VERSION="${HGP_HELM_VERSION:-v3.22.0}" # helm.sh/helm/v3
+HGP_SKAFFOLD_VERSION="${HGP_SKAFFOLD_VERSION:-v2.16.1}" # github.com/GoogleContainerTools/skaffold/v2 (validates skaffold.yaml)
 
 # Staging modules that k8s.io/kubernetes replaces with ./staging/src/k8s.io/<name>;
 # the wrapper module replaces each with its published v0.<minor>.<patch> release.

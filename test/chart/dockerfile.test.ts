@@ -1,0 +1,175 @@
+/**
+ * The image cannot be built here (no Docker engine), so the Dockerfile is
+ * checked statically: every stage references files that exist and that the
+ * .dockerignore lets through, stages chain correctly, the runtime is non-root
+ * with production dependencies only, and the command of every Deployment in
+ * the chart is an entry point that the TypeScript build produces.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { join, relative } from "node:path";
+import { before, describe, test } from "node:test";
+import { COMPONENTS, ensureHelm, podSpec, render, repoRoot, valueSets } from "./tools.js";
+
+interface Instruction {
+  op: string;
+  args: string;
+}
+interface Stage {
+  base: string;
+  name: string;
+  instructions: Instruction[];
+}
+
+function parseDockerfile(text: string): { args: Record<string, string>; stages: Stage[] } {
+  const lines = text.replace(/\\\n/g, " ").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+  const args: Record<string, string> = {};
+  const stages: Stage[] = [];
+  for (const line of lines) {
+    const [op = "", ...rest] = line.split(/\s+/);
+    const argText = rest.join(" ");
+    if (op.toUpperCase() === "FROM") {
+      const m = /^(?:--platform=\S+\s+)?(\S+)(?:\s+AS\s+(\S+))?$/i.exec(argText);
+      assert.ok(m, `cannot parse '${line}'`);
+      stages.push({ base: m[1]!, name: m[2] ?? String(stages.length), instructions: [] });
+    } else if (stages.length === 0) {
+      if (op.toUpperCase() === "ARG") {
+        const [k, v = ""] = argText.split("=");
+        args[k!] = v;
+      }
+    } else {
+      stages.at(-1)!.instructions.push({ op: op.toUpperCase(), args: argText });
+    }
+  }
+  return { args, stages };
+}
+
+/** Docker's .dockerignore semantics: the last matching pattern wins, "!" re-includes. */
+function dockerignored(patterns: string[], path: string): boolean {
+  let ignored = false;
+  for (const raw of patterns) {
+    const neg = raw.startsWith("!");
+    const pat = (neg ? raw.slice(1) : raw).replace(/^\/+/, "").replace(/\/+$/, "");
+    const re = new RegExp(
+      "^" + pat.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*\*\/?/g, "\u0000").replace(/\*/g, "[^/]*").replace(/\?/g, "[^/]").replace(/\u0000/g, ".*") + "(/.*)?$",
+    );
+    if (re.test(path)) ignored = !neg;
+  }
+  return ignored;
+}
+
+const dockerfile = readFileSync(join(repoRoot, "Dockerfile"), "utf8");
+const { args, stages } = parseDockerfile(dockerfile);
+const ignorePatterns = readFileSync(join(repoRoot, ".dockerignore"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
+/** A file passes when not ignored; a directory when some file under it does. */
+function passesContext(rel: string): boolean {
+  const abs = join(repoRoot, rel);
+  if (!statSync(abs).isDirectory()) return !dockerignored(ignorePatterns, rel);
+  const files = readdirSync(abs, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
+  return files.some((e) => !dockerignored(ignorePatterns, relative(repoRoot, join(e.parentPath, e.name))));
+}
+const copies = (s: Stage) => s.instructions.filter((i) => i.op === "COPY" || i.op === "ADD");
+const stage = (name: string) => stages.find((s) => s.name === name);
+
+describe("Dockerfile", () => {
+  test("is multi-stage on a pinned Node base image", () => {
+    assert.ok(stages.length >= 3, `only ${stages.length} stages`);
+    for (const s of stages) {
+      const base = s.base.replace(/\$\{(\w+)\}/g, (_, k: string) => args[k] ?? "");
+      if (stage(base)) continue;
+      assert.match(base, /^node:\d+[\w.-]*$/, `stage ${s.name} builds on '${base}', expected a node:<major>... image`);
+    }
+  });
+
+  test("every COPY source exists in the repository and passes .dockerignore", () => {
+    const problems: string[] = [];
+    for (const s of stages) {
+      for (const c of copies(s)) {
+        const parts = c.args.split(/\s+/).filter((p) => !p.startsWith("--"));
+        if (/--from=/.test(c.args)) continue;
+        for (const src of parts.slice(0, -1)) {
+          if (!existsSync(join(repoRoot, src))) problems.push(`stage ${s.name}: COPY ${src}: no such file in the repository`);
+          else if (!passesContext(src.replace(/^\.\//, ""))) problems.push(`stage ${s.name}: COPY ${src}: excluded by .dockerignore`);
+        }
+      }
+    }
+    assert.deepEqual(problems, [], problems.join("\n"));
+  });
+
+  test("the build context carries the sources and leaves out local builds, tests and node_modules", () => {
+    for (const p of ["package.json", "package-lock.json", "tsconfig.json", "buf.gen.yaml", "proto/highgopress/counter/v1/counter.proto", "services/gateway/main.ts", "services/lib/config.ts"]) {
+      assert.ok(!dockerignored(ignorePatterns, p), `${p} is excluded from the build context`);
+    }
+    for (const p of ["node_modules/fastify/package.json", "test/chart/tools.ts", ".git/HEAD", ".run/k8s/kubeconfig", "services/lib/gen/x.ts", "dist/test/chart/tools.js", "charts/highgopress/values.yaml"]) {
+      assert.ok(dockerignored(ignorePatterns, p), `${p} would be sent in the build context`);
+    }
+  });
+
+  test("COPY --from names an earlier stage", () => {
+    stages.forEach((s, i) => {
+      for (const c of copies(s)) {
+        const m = /--from=(\S+)/.exec(c.args);
+        if (!m) continue;
+        const idx = stages.findIndex((x) => x.name === m[1]);
+        assert.ok(idx >= 0 && idx < i, `stage ${s.name} copies from '${m[1]}', which is not an earlier stage`);
+      }
+    });
+  });
+
+  test("the TypeScript is compiled once, by npm run build, into dist/services", () => {
+    const builders = stages.filter((s) => s.instructions.some((i) => i.op === "RUN" && /npm run build/.test(i.args)));
+    assert.equal(builders.length, 1, "exactly one stage should run npm run build");
+    const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8"));
+    assert.match(pkg.scripts.build, /tsc -p tsconfig\.json/);
+    const tsconfig = JSON.parse(readFileSync(join(repoRoot, "tsconfig.json"), "utf8"));
+    assert.equal(tsconfig.compilerOptions.outDir, "dist");
+    assert.equal(tsconfig.compilerOptions.rootDir, ".");
+    // The sources tsc needs are copied into the build stage before it runs.
+    const copied = copies(builders[0]!).flatMap((c) => c.args.split(/\s+/).slice(0, -1));
+    for (const need of ["package.json", "tsconfig.json", "proto", "services", "buf.gen.yaml"]) assert.ok(copied.includes(need), `build stage does not copy ${need}`);
+  });
+
+  test("the runtime (last stage) is non-root and ships only production dependencies and dist/services", () => {
+    const last = stages.at(-1)!;
+    const chain: Stage[] = [];
+    for (let s: Stage | undefined = last; s; s = stage(s.base)) chain.push(s);
+    const all = chain.flatMap((s) => s.instructions);
+    // The effective USER: the last one in the nearest stage of the chain that sets one.
+    const user = chain.map((s) => s.instructions.filter((i) => i.op === "USER").at(-1)).find(Boolean);
+    assert.ok(user, "the runtime stage sets no USER");
+    assert.match(user.args, /^[1-9]\d*(:\d+)?$/, `USER must be a numeric non-root uid (runAsNonRoot can only verify numbers), got ${user.args}`);
+    const from = all.filter((i) => /--from=/.test(i.args)).map((i) => i.args);
+    assert.ok(from.some((a) => /\/app\/dist\/services/.test(a)), "runtime does not copy dist/services from the build stage");
+    const depsStage = from.map((a) => /--from=(\S+)\s+\S*node_modules/.exec(a)?.[1]).find(Boolean);
+    assert.ok(depsStage, "runtime does not copy node_modules from a stage");
+    const npmCi = stage(depsStage)!.instructions.filter((i) => i.op === "RUN" && /npm ci/.test(i.args));
+    assert.ok(npmCi.length > 0 && npmCi.every((i) => /--omit=dev/.test(i.args)), `node_modules of stage ${depsStage} are not production-only`);
+    assert.ok(!all.some((i) => i.op === "COPY" && /\bservices\b/.test(i.args) && !/--from/.test(i.args)), "runtime copies TypeScript sources");
+  });
+});
+
+describe("Deployment commands point at compiled entry points", () => {
+  before(() => ensureHelm());
+
+  for (const set of valueSets()) {
+    test(set.name, () => {
+      const deployments = render(set).filter((o) => o.kind === "Deployment");
+      let found = 0;
+      for (const d of deployments) {
+        for (const c of podSpec(d).containers) {
+          const cmd: string[] = c.command ?? [];
+          if (cmd[0] !== "node") continue; // bundled dependencies use their own images
+          found++;
+          const entry = cmd.filter((a) => !a.startsWith("-"))[1]!;
+          const m = /^dist\/services\/([a-z-]+)\/main\.js$/.exec(entry);
+          assert.ok(m, `${d.metadata.name}: command ${cmd.join(" ")} does not run dist/services/<name>/main.js`);
+          assert.ok((COMPONENTS as readonly string[]).includes(m[1]!), `${d.metadata.name}: unknown service ${m[1]}`);
+          assert.ok(existsSync(join(repoRoot, `services/${m[1]}/main.ts`)), `${d.metadata.name} runs ${entry}, but services/${m[1]}/main.ts does not exist`);
+          // The compiled tree of this checkout (tests run after tsc) has it too.
+          if (existsSync(join(repoRoot, "dist/services"))) assert.ok(existsSync(join(repoRoot, entry)), `${entry} was not produced by tsc`);
+        }
+      }
+      assert.ok(found >= 3, `only ${found} HighGoPress containers found`);
+    });
+  }
+});
