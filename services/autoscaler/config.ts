@@ -21,6 +21,7 @@ export interface AutoscalerConfig {
   retryPeriodSeconds: number;
   tickMs: number;
   resyncMs: number;
+  watchTimeoutSeconds: number;
   prometheusURL: string;
   prometheusTimeoutMs: number;
   defaultQuery: string;
@@ -45,6 +46,7 @@ export function loadConfig(env: EnvSource = process.env): AutoscalerConfig {
     retryPeriodSeconds: r.number("LEASE_RETRY_PERIOD_SECONDS", 2, { min: 0.1, max: 60 }),
     tickMs: Math.round(r.number("TICK_SECONDS", 2, { min: 0.1, max: 300 }) * 1000),
     resyncMs: Math.round(r.number("RESYNC_SECONDS", 30, { min: 1, max: 3600 }) * 1000),
+    watchTimeoutSeconds: r.int("WATCH_TIMEOUT_SECONDS", 60, { min: 5, max: 1800 }),
     prometheusURL: r.url("PROMETHEUS_URL", "http://127.0.0.1:9090", ["http:", "https:"]),
     prometheusTimeoutMs: r.int("PROMETHEUS_TIMEOUT_MS", 1500, { min: 50, max: 60_000 }),
     defaultQuery: r.string("DEFAULT_METRIC_QUERY", DEFAULT_METRIC_QUERY),

@@ -82,7 +82,8 @@ export async function startController(o: ControllerOptions): Promise<Controller>
     kube,
     namespace: config.watchNamespace,
     resyncMs: config.resyncMs,
-    staleMs: Math.max(90_000, 3 * config.resyncMs),
+    watchTimeoutSeconds: config.watchTimeoutSeconds,
+    staleMs: 3 * config.watchTimeoutSeconds * 1000,
     logger,
     onUpsert(obj) {
       if (stopping) return;

@@ -22,8 +22,11 @@ import type { AutoscalerSpec } from "./types.js";
  *  2. current = 0 → scaling disabled (HPA semantics: someone scaled to zero);
  *  3. current > max → max; current < min → min (no behavior applied);
  *  4. metric unavailable → fallback: hold, or `fallback.replicas` after N failures;
- *  5. stable demand = ceil(stable-window QPS / target), kept at the current count
- *     when |QPS / (target × current) − 1| ≤ tolerance;
+ *  5. demand = the larger of the stable-window (60 s) and panic-window (6 s)
+ *     QPS averages — a rise counts as soon as the short window sees it, a fall
+ *     only once the whole stable window is lower; desired = ceil(demand /
+ *     target), kept at the current count when |demand / (target × current) − 1|
+ *     ≤ tolerance (HPA);
  *  6. panic (Knative): panic-window demand ≥ threshold × current starts panic;
  *     in panic the count is max(stable, panic demand), never goes down, and the
  *     scale-up rate policies are skipped; panic ends one stable window after the
@@ -171,9 +174,13 @@ export function decide(previous: DecisionState, snapshot: Snapshot): Decision {
   } else {
     const target = spec.targetQPSPerReplica;
     const stable = stableQPS ?? 0;
-    const ratio = stable / (target * current);
+    // Rise fast, fall slowly: the demand is the larger of the two window
+    // averages, so a rise counts as soon as the panic window sees it and a
+    // fall only once the whole stable window is lower.
+    const demand = Math.max(stable, panicQPS ?? 0);
+    const ratio = demand / (target * current);
     const withinTolerance = Math.abs(ratio - 1) <= spec.tolerance;
-    const stableDesired = withinTolerance ? current : replicasFor(stable, target);
+    const stableDesired = withinTolerance ? current : replicasFor(demand, target);
     const panicDemand = (panicQPS ?? 0) / target;
 
     state.panic = spec.panic.enabled

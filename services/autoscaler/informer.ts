@@ -11,9 +11,10 @@ import { GROUP, PLURAL, VERSION, type CounterAutoscaler } from "./types.js";
  *    missed event is repaired within one period;
  *  - watchdog: the informer is restarted when it reports an error (client-node
  *    does not restart after errors), when it has been silent for longer than
- *    `staleMs` (its watch reconnects at least every 30 s, which counts as a
- *    sign of life), or when two consecutive resyncs find its cache different
- *    from the LIST.
+ *    `staleMs` (each watch asks the apiserver to end it after
+ *    `watchTimeoutSeconds`, and the informer's reconnect counts as a sign of
+ *    life — a hung connection gives none), or when two consecutive resyncs
+ *    find its cache different from the LIST.
  */
 export interface AutoscalerWatchOptions {
   kubeConfig: KubeConfig;
@@ -21,6 +22,8 @@ export interface AutoscalerWatchOptions {
   /** Empty: all namespaces. */
   namespace?: string;
   resyncMs: number;
+  /** The apiserver closes each watch after this long; the informer then re-watches. */
+  watchTimeoutSeconds: number;
   staleMs: number;
   logger: Logger;
   onUpsert: (obj: CounterAutoscaler) => void;
@@ -38,9 +41,11 @@ export interface AutoscalerWatch {
 const keyOf = (o: CounterAutoscaler) => `${o.metadata.namespace ?? ""}/${o.metadata.name ?? ""}`;
 
 export async function watchAutoscalers(o: AutoscalerWatchOptions): Promise<AutoscalerWatch> {
-  const path = o.namespace
-    ? `/apis/${GROUP}/${VERSION}/namespaces/${o.namespace}/${PLURAL}`
-    : `/apis/${GROUP}/${VERSION}/${PLURAL}`;
+  // client-node puts the path into a URL and adds watch=true and the
+  // resourceVersion; the query string here rides along.
+  const path =
+    (o.namespace ? `/apis/${GROUP}/${VERSION}/namespaces/${o.namespace}/${PLURAL}` : `/apis/${GROUP}/${VERSION}/${PLURAL}`) +
+    `?timeoutSeconds=${o.watchTimeoutSeconds}`;
   const list = async () => {
     const l = await o.kube.listAutoscalers(o.namespace || undefined);
     return { items: l.items as unknown as KubernetesObject[], metadata: l.metadata };

@@ -97,18 +97,25 @@ describe("decide: proportional rule and tolerance", () => {
 });
 
 describe("decide: stable window", () => {
-  it("averages the stable window, so one noisy sample moves little", () => {
+  it("rises as soon as the panic window sees more load", () => {
     const spec = specFrom({ ...base, panic: { enabled: false }, behavior: { scaleDown: { stabilizationWindowSeconds: 0 } } });
     const d = new Driver(spec, 5);
     d.run(60, 500);
     assert.equal(d.current, 5);
-    d.tick(1500); // one 3x sample among 30: average 533, within 10 % of 500
+    d.tick(1500); // panic window (6 s): (500 + 500 + 1500) / 3 = 833 → 9; stable window still 533
+    assert.equal(d.current, 9);
+    assert.equal(d.last.reason, "ScaleUp");
+  });
+
+  it("falls only as fast as the stable window average", () => {
+    const spec = specFrom({ ...base, panic: { enabled: false }, behavior: { scaleDown: { stabilizationWindowSeconds: 0 } } });
+    const d = new Driver(spec, 10);
+    d.run(60, 1000);
+    const series = d.run(60, 500);
+    assert.equal(series[0], 10, "(29 x 1000 + 500) / 30 = 983: within tolerance of 10");
+    for (let i = 1; i < series.length; i++) assert.ok(series[i]! <= series[i - 1]!, "monotone");
+    assert.ok(series[10]! >= 8, `still high after 22 s: ${series.join(",")}`);
     assert.equal(d.current, 5);
-    assert.equal(d.last.reason, "WithinTolerance");
-    d.tick(3000); // average (28*500+1500+3000)/30 = 617
-    assert.equal(d.current, 7);
-    d.tick(500); // a 500 replaces a 500: average still 617 → ceil(6.17) = 7
-    assert.equal(d.current, 7);
   });
 
   it("a step below the panic threshold is followed as the stable average catches up", () => {
@@ -166,12 +173,15 @@ describe("decide: panic mode (Knative)", () => {
     assert.equal(d.last.panicMode, false);
   });
 
-  it("panic disabled: the same spike follows the stable average and the HPA rate policies", () => {
+  it("panic disabled: the same spike is cut by the HPA scale-up rate policies", () => {
     const d = new Driver(specFrom({ ...base, panic: { enabled: false } }), 2);
     d.run(60, 200);
-    d.tick(2000);
+    d.tick(2000); // wants 8
     assert.equal(d.last.panicMode, false);
-    assert.equal(d.current, 3, "stable average (29*200+2000)/30 = 253 → 3");
+    assert.equal(d.current, 6, "max(2 + 4 pods, 2 x 200 %)");
+    assert.equal(d.last.limitedBy, "ScaleUpLimit");
+    d.run(14, 2000);
+    assert.equal(d.current, 6, "no second step within the 15 s period");
   });
 });
 
