@@ -1,0 +1,195 @@
+/**
+ * Test support for the autoscaler integration tests: the local control plane
+ * from scripts/k8s/up.sh, a dedicated Prometheus (Debian package, 1 s scrape)
+ * and a metrics endpoint whose request rate each test sets.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import { createServer as createNetServer } from "node:net";
+import { homedir, tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { KubeConfig } from "@kubernetes/client-node";
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../..");
+export const runDir = process.env.HIGHGOPRESS_RUN ?? join(repoRoot, ".run");
+export const cacheDir = process.env.HIGHGOPRESS_CACHE ?? join(homedir(), ".cache/highgopress");
+export const kubectlBin = join(cacheDir, "bin/kubectl");
+export const logDir = join(runDir, "test-logs");
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createNetServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Polls until `check` returns something other than undefined (errors count as "not yet"). */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}`);
+    await sleep(everyMs);
+  }
+}
+
+function kubeconfigPath(): string {
+  return process.env.KUBECONFIG && existsSync(process.env.KUBECONFIG) ? process.env.KUBECONFIG : join(runDir, "k8s/kubeconfig");
+}
+
+function apiserverHealthy(path: string): boolean {
+  if (!existsSync(path) || !existsSync(kubectlBin)) return false;
+  const r = spawnSync(kubectlBin, ["--kubeconfig", path, "get", "--raw", "/readyz"], { encoding: "utf8", timeout: 15_000 });
+  return r.status === 0;
+}
+
+/**
+ * A KubeConfig for the local control plane; starts it with scripts/k8s/up.sh
+ * (which builds it on first use) when it is not already answering.
+ */
+export function ensureControlPlane(): KubeConfig {
+  let path = kubeconfigPath();
+  if (!apiserverHealthy(path)) {
+    const r = spawnSync(join(repoRoot, "scripts/k8s/up.sh"), [], { stdio: ["ignore", "inherit", "inherit"], timeout: 60 * 60_000 });
+    if (r.status !== 0) throw new Error(`scripts/k8s/up.sh failed (exit ${r.status}); see ${join(runDir, "k8s/logs")}`);
+    path = join(runDir, "k8s/kubeconfig");
+  }
+  process.env.KUBECONFIG = path;
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  return kc;
+}
+
+export function kubectl(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(kubectlBin, ["--kubeconfig", kubeconfigPath(), ...args], { encoding: "utf8", input, timeout: 120_000 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function kubectlOk(args: string[], input?: string): string {
+  const r = kubectl(args, input);
+  if (r.status !== 0) throw new Error(`kubectl ${args.join(" ")} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+/** A /metrics endpoint with one counter per scenario, growing at the rate the test sets. */
+export interface RateEndpoint {
+  port: number;
+  setRate(scenario: string, perSecond: number): void;
+  close(): Promise<void>;
+}
+
+export async function startRateEndpoint(): Promise<RateEndpoint> {
+  const counters = new Map<string, { value: number; rate: number; at: number }>();
+  const advance = () => {
+    const now = Date.now();
+    for (const c of counters.values()) {
+      c.value += (c.rate * (now - c.at)) / 1000;
+      c.at = now;
+    }
+  };
+  const server: Server = createServer((req, res) => {
+    advance();
+    const lines = ["# HELP hgp_test_requests_total Requests served (test-controlled rate).", "# TYPE hgp_test_requests_total counter"];
+    for (const [scenario, c] of counters) lines.push(`hgp_test_requests_total{scenario="${scenario}"} ${c.value.toFixed(3)}`);
+    res.writeHead(200, { "content-type": "text/plain; version=0.0.4" }).end(lines.join("\n") + "\n");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  return {
+    port,
+    setRate(scenario, perSecond) {
+      advance();
+      const c = counters.get(scenario) ?? { value: 0, rate: 0, at: Date.now() };
+      c.rate = perSecond;
+      counters.set(scenario, c);
+    },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? "/usr/bin/prometheus";
+
+/** Installs the Debian prometheus package through the project's own apt helper when it is missing. */
+function ensurePrometheusBinary(): void {
+  if (existsSync(PROMETHEUS_BIN)) return;
+  const r = spawnSync("bash", ["-c", `source "${join(repoRoot, "scripts/lib.sh")}" && ensure_apt "${PROMETHEUS_BIN}" prometheus`], {
+    stdio: ["ignore", "inherit", "inherit"],
+    timeout: 15 * 60_000,
+  });
+  if (r.status !== 0 || !existsSync(PROMETHEUS_BIN)) {
+    throw new Error(`Prometheus is not installed at ${PROMETHEUS_BIN}; run scripts/prometheus.sh start once (it installs the Debian package)`);
+  }
+}
+
+export interface TestPrometheus {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A Prometheus of the test's own (temp dir, free port) scraping `target` every second. */
+export async function startPrometheus(target: string): Promise<TestPrometheus> {
+  ensurePrometheusBinary();
+  const dir = mkdtempSync(join(tmpdir(), "hgp-autoscaler-prom-"));
+  const port = await freePort();
+  writeFileSync(
+    join(dir, "prometheus.yml"),
+    [
+      "global:",
+      "  scrape_interval: 1s",
+      "  scrape_timeout: 1s",
+      "  evaluation_interval: 1s",
+      "scrape_configs:",
+      "  - job_name: autoscaler-test",
+      "    static_configs:",
+      `      - targets: ["${target}"]`,
+      "",
+    ].join("\n"),
+  );
+  mkdirSync(logDir, { recursive: true });
+  const child: ChildProcess = spawn(
+    PROMETHEUS_BIN,
+    [
+      `--config.file=${join(dir, "prometheus.yml")}`,
+      `--storage.tsdb.path=${join(dir, "data")}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      "--log.level=warn",
+    ],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
+  let stderr = "";
+  child.stderr?.on("data", (d: Buffer) => {
+    stderr = (stderr + d.toString()).slice(-4000);
+  });
+  const url = `http://127.0.0.1:${port}`;
+  await eventually("the test Prometheus to be ready", async () => {
+    if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
+    const r = await fetch(`${url}/-/ready`).catch(() => undefined);
+    return r?.ok ? true : undefined;
+  }, 30_000);
+  return {
+    url,
+    async stop() {
+      if (child.exitCode === null) {
+        const exited = new Promise((r) => child.once("exit", r));
+        child.kill("SIGTERM");
+        await Promise.race([exited, sleep(10_000)]);
+        if (child.exitCode === null) child.kill("SIGKILL");
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
