@@ -5,7 +5,14 @@ import { after, before, describe, test } from "node:test";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { service as healthService } from "grpc-health-check";
-import { CounterServiceClient, type StreamIncrementsResponse } from "../../services/lib/gen/highgopress/counter/v1/counter.js";
+import {
+  CounterServiceClient,
+  type GetCounterRequest,
+  type GetCounterResponse,
+  type IncrementCounterRequest,
+  type IncrementCounterResponse,
+  type StreamIncrementsResponse,
+} from "../../services/lib/gen/highgopress/counter/v1/counter.js";
 import { startStack, type Stack } from "../support/stack.js";
 
 let stack: Stack;
@@ -25,9 +32,9 @@ const unary = <Req, Res>(fn: (req: Req, cb: (err: grpc.ServiceError | null, res:
 describe("counter gRPC API", () => {
   test("IncrementCounter and GetCounter", async () => {
     const resourceId = `g-${stack.runId}`;
-    const r = await unary<object, { currentValue: number }>(client.incrementCounter.bind(client), { resourceId, counterType: "like", delta: 4, requestId: "", userId: "" });
+    const r = await unary<IncrementCounterRequest, IncrementCounterResponse>(client.incrementCounter.bind(client), { resourceId, counterType: "like", delta: 4, requestId: "", userId: "" });
     assert.equal(r.currentValue, 4);
-    const g = await unary<object, { currentValue: number }>(client.getCounter.bind(client), { resourceId, counterType: "like" });
+    const g = await unary<GetCounterRequest, GetCounterResponse>(client.getCounter.bind(client), { resourceId, counterType: "like" });
     assert.equal(g.currentValue, 4);
   });
 
