@@ -109,7 +109,7 @@ else
   log "starting kube-apiserver $HGP_K8S_VERSION on https://127.0.0.1:$APISERVER_PORT"
   start kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$APISERVER_PORT" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --endpoint-reconciler-type none --secure-port "$APISERVER_PORT" \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --client-ca-file "$PKI/ca.crt" \
     --token-auth-file "$PKI/tokens.csv" \
@@ -131,7 +131,7 @@ else
   log "starting kube-controller-manager $HGP_K8S_VERSION"
   start kube-controller-manager "$BIN/kube-controller-manager" \
     --kubeconfig "$KUBECONFIG_FILE" \
-    --authentication-kubeconfig "$KUBECONFIG_FILE" --authorization-kubeconfig "$KUBECONFIG_FILE" \
+    --authentication-kubeconfig "$KUBECONFIG_FILE" --authorization-kubeconfig "$KUBECONFIG_FILE" --authentication-skip-lookup \
     --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
     --service-cluster-ip-range 10.96.0.0/16 \
