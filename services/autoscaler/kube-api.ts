@@ -7,7 +7,7 @@ import {
   setHeaderOptions,
   type KubeConfig,
 } from "@kubernetes/client-node";
-import { GROUP, PLURAL, VERSION, type AutoscalerStatus, type CounterAutoscaler } from "./types.js";
+import { API_VERSION, GROUP, KIND, PLURAL, VERSION, type AutoscalerStatus, type CounterAutoscaler } from "./types.js";
 
 /**
  * Every Kubernetes call the reconciler makes, behind one small interface:
@@ -119,8 +119,8 @@ export function kubeGateway(kc: KubeConfig, options: KubeGatewayOptions): KubeGa
             namespace,
           },
           involvedObject: {
-            apiVersion: cr.apiVersion,
-            kind: cr.kind,
+            apiVersion: cr.apiVersion ?? API_VERSION,
+            kind: cr.kind ?? KIND,
             name: cr.metadata.name,
             namespace,
             uid: cr.metadata.uid,

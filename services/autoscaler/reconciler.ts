@@ -50,10 +50,9 @@ export class AutoscalerWorker {
   }
 
   update(obj: CounterAutoscaler): void {
-    if (obj.metadata.uid !== this.obj.metadata.uid) {
-      this.state = initialState();
-      this.written = obj.status;
-    }
+    if (obj.metadata.uid !== this.obj.metadata.uid) this.state = initialState();
+    // A follower tracks what the leader writes, so that it starts from it when it takes over.
+    if (obj.metadata.uid !== this.obj.metadata.uid || !this.deps.isLeader()) this.written = obj.status;
     this.obj = obj;
   }
 

@@ -23,6 +23,7 @@ import { Registry } from "prom-client";
 import { loadConfig } from "../../services/autoscaler/config.js";
 import { startController, type Controller } from "../../services/autoscaler/controller.js";
 import { kubeGateway, type KubeGateway } from "../../services/autoscaler/kube-api.js";
+import { prometheusReader } from "../../services/autoscaler/prometheus.js";
 import { GROUP, PLURAL, VERSION, type AutoscalerStatus, type Condition } from "../../services/autoscaler/types.js";
 import {
   ensureControlPlane,
@@ -55,7 +56,7 @@ let main: Controller;
 const QUERY = 'sum(rate(hgp_test_requests_total{scenario="${name}"}[5s]))';
 
 function logger(identity: string) {
-  return pino({ level: "debug", base: { service: "autoscaler", identity } }, pino.destination({ dest: join(logDir, `autoscaler-${suffix}-${identity}.log`), mkdir: true, sync: false }));
+  return pino({ level: "debug", base: { service: "autoscaler", identity } }, pino.destination({ dest: join(logDir, `autoscaler-${suffix}-${identity}.log`), mkdir: true, sync: true }));
 }
 
 function controllerEnv(namespace: string, identity: string, extra: Record<string, string> = {}) {
@@ -144,6 +145,13 @@ async function waitReplicas(namespace: string, name: string, want: number, timeo
   const t0 = Date.now();
   await eventually(`${namespace}/${name} to have ${want} replicas`, async () => ((await replicas(namespace, name)) === want ? true : undefined), timeoutMs);
   return Date.now() - t0;
+}
+
+/** Waits until Prometheus returns a rate for the scenario's series. */
+async function seriesReady(scenario: string): Promise<void> {
+  const read = prometheusReader({ timeoutMs: 1000 });
+  await eventually(`Prometheus to have the ${scenario} series`, async () =>
+    (await read(prometheus.url, QUERY.replace("${name}", scenario))).ok ? true : undefined, 20_000);
 }
 
 const spec = (target: string, extra: Record<string, unknown> = {}) => ({
@@ -236,7 +244,7 @@ describe("CRD schema", { timeout: 60_000 }, () => {
 });
 
 describe("scaling with a real Prometheus", { timeout: 240_000 }, () => {
-  test("replicas follow the QPS up, status and events are written, and scale-down waits for the stabilization window", async () => {
+  test("replicas follow the QPS up, status and events are written, and scale-down waits for the stabilization window", async (t) => {
     await createDeployment(ns, "follow");
     rates.setRate("follow", 0);
     await createCas(ns, "follow", spec("follow", { behavior: { scaleDown: { stabilizationWindowSeconds: 15 } } }));
@@ -278,6 +286,7 @@ describe("scaling with a real Prometheus", { timeout: 240_000 }, () => {
     await waitReplicas(ns, "follow", 1, 40_000);
     const downAfter = Date.now() - dropAt;
     assert.ok(downAfter >= 15_000);
+    t.diagnostic(`step 1 → 5 replicas in ${upMs} ms after the rate changed; 5 → 1 after ${downAfter} ms (window 15 s)`);
     const ev2 = await events(ns, "follow");
     assert.ok(ev2.some((e) => e.reason === "SuccessfulRescale" && /New size: 1/.test(e.message ?? "")));
 
@@ -292,12 +301,15 @@ describe("scaling with a real Prometheus", { timeout: 240_000 }, () => {
       { group: GROUP, version: VERSION, plural: PLURAL, namespace: ns, name: "follow", body: [{ op: "replace", path: "/spec/maxReplicas", value: 3 }] },
     );
     await waitReplicas(ns, "follow", 3, 30_000);
-    const c = await eventually("observedGeneration to follow", async () => {
+    const c = await eventually("observedGeneration to follow and the 45 QPS to hit maxReplicas", async () => {
       const x = await getCas(ns, "follow");
-      return x.status?.observedGeneration === x.metadata.generation && x.status?.desiredReplicas === 3 ? x : undefined;
-    }, 10_000);
-    assert.equal(condition(c.status, "ScalingLimited")?.status, "True");
+      const limited = condition(x.status, "ScalingLimited");
+      return x.status?.observedGeneration === x.metadata.generation && limited?.status === "True" ? x : undefined;
+    }, 20_000);
+    assert.equal(c.status?.desiredReplicas, 3);
     assert.equal(condition(c.status, "ScalingLimited")?.reason, "TooManyReplicas");
+    await sleep(3000);
+    assert.equal(await replicas(ns, "follow"), 3, "maxReplicas holds");
   });
 
   test("refuses to act when an HPA already targets the Deployment", async () => {
@@ -435,6 +447,10 @@ describe("Prometheus outage", { timeout: 120_000 }, () => {
     await createDeployment(ns, "outage-hold");
     rates.setRate("outage", 15);
     rates.setRate("outage-hold", 25);
+    // A series Prometheus has not scraped yet is "no data", which counts as a
+    // failure: wait for both, or the fixed fallback would fire at once.
+    await seriesReady("outage");
+    await seriesReady("outage-hold");
     await createCas(ns, "outage", spec("outage", { fallback: { mode: "fixed", replicas: 4, failureThreshold: 2 } }));
     await createCas(ns, "outage-hold", spec("outage-hold"));
     await waitReplicas(ns, "outage", 2, 30_000);
