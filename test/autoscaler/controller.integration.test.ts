@@ -466,9 +466,12 @@ describe("Prometheus outage", { timeout: 120_000 }, () => {
     assert.equal(condition(s, "MetricAvailable")?.status, "False");
     assert.match(condition(s, "MetricAvailable")!.message, /unreachable/);
     assert.equal(condition(s, "ScalingActive")?.reason, "FailedGetMetric");
-    const ev = await events(ns, "outage");
+    // Events are recorded right after the status write.
+    const ev = await eventually("the fallback events", async () => {
+      const list = await events(ns, "outage");
+      return list.some((e) => e.reason === "FallbackActive") ? list : undefined;
+    }, 5000);
     assert.ok(ev.some((e) => e.reason === "FailedGetMetric" && e.type === "Warning"));
-    assert.ok(ev.some((e) => e.reason === "FallbackActive"));
     assert.ok(ev.some((e) => e.reason === "SuccessfulRescale" && /New size: 4; reason: Fallback/.test(e.message ?? "")));
 
     const hold = await eventually("hold fallback", async () => {
