@@ -17,8 +17,14 @@ need_go() {
 }
 
 mkdir -p "$BIN" "$CACHE/src" "$BIN/.stamps"
-exec 9>"$CACHE/.build.lock"
-if ! flock -n 9; then log "another build.sh is running; waiting for it"; flock 9; fi
+# Serialise builds; taken only when something must be built (see main), so a
+# warm check never waits for an unrelated build such as skaffold's.
+lock_builds() {
+  [[ -n "${HGP_BUILD_LOCKED:-}" ]] && return
+  exec 9>"$CACHE/.build.lock"
+  if ! flock -n 9; then log "another build.sh is running; waiting for it"; flock 9; fi
+  HGP_BUILD_LOCKED=1
+}
 
 export CGO_ENABLED=0 GOTOOLCHAIN=local GO111MODULE=on
 export GOFLAGS="-mod=mod -buildvcs=false"
@@ -40,6 +46,8 @@ build_helm() {
   k8s_major=$(echo "${HGP_K8S_VERSION#v}" | cut -d. -f1); k8s_minor=$(echo "${HGP_K8S_VERSION#v}" | cut -d. -f2)
   local stamp="helm $v k8s $k8s_major.$k8s_minor"
   if stamp_ok helm "$stamp" helm; then log "helm $v already built"; return; fi
+  lock_builds
+  if stamp_ok helm "$stamp" helm; then log "helm $v built meanwhile by another build.sh"; return; fi
   need_go
   log "building helm $v (Kubernetes version $k8s_major.$k8s_minor; cold build: 1-3 minutes)"
   local p=helm.sh/helm/v3 tmp; tmp=$(mktemp -d "$CACHE/src/helm.XXXXXX")
@@ -56,6 +64,8 @@ build_helm() {
 build_etcd() {
   local v=$HGP_ETCD_VERSION stamp="etcd $HGP_ETCD_VERSION"
   if stamp_ok etcd "$stamp" etcd; then log "etcd $v already built"; return; fi
+  lock_builds
+  if stamp_ok etcd "$stamp" etcd; then log "etcd $v built meanwhile by another build.sh"; return; fi
   need_go
   log "building etcd $v from go.etcd.io/etcd/server/v3 (cold build: 1-3 minutes)"
   local src="$CACHE/src/etcd-$v"
@@ -88,6 +98,8 @@ GO
 build_kube() {
   local v=$HGP_K8S_VERSION stamp="kube $HGP_K8S_VERSION"
   if stamp_ok kube "$stamp" kube-apiserver kube-controller-manager kubectl; then log "Kubernetes $v already built"; return; fi
+  lock_builds
+  if stamp_ok kube "$stamp" kube-apiserver kube-controller-manager kubectl; then log "Kubernetes $v built meanwhile by another build.sh"; return; fi
   need_go
   local sv="v0.${v#v1.}" major minor
   major=$(echo "${v#v}" | cut -d. -f1); minor=$(echo "${v#v}" | cut -d. -f2)
@@ -118,6 +130,8 @@ build_kube() {
 build_skaffold() {
   local v=$HGP_SKAFFOLD_VERSION stamp="skaffold $HGP_SKAFFOLD_VERSION" m=github.com/GoogleContainerTools/skaffold/v2
   if stamp_ok skaffold "$stamp" skaffold; then log "skaffold $v already built"; return; fi
+  lock_builds
+  if stamp_ok skaffold "$stamp" skaffold; then log "skaffold $v built meanwhile by another build.sh"; return; fi
   need_go
   log "building skaffold $v (validates skaffold.yaml; cold build: 5-15 minutes)"
   # skaffold's go.mod carries replace directives, which 'go install pkg@version'

@@ -12,7 +12,11 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 t0=$SECONDS
-"$HGP_K8S_DIR/build.sh"
+mkdir -p "$K8S_RUN"
+# One up.sh at a time (test files and other engineers' suites may race).
+exec 8>"$K8S_RUN/.up.lock"
+flock 8
+"$HGP_K8S_DIR/build.sh" helm etcd kube
 command -v openssl >/dev/null || die "openssl is required (apt-get install openssl)"
 command -v curl >/dev/null || die "curl is required (apt-get install curl)"
 
@@ -24,7 +28,7 @@ running() { local f="$K8S_RUN/$1.pid"; [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start() { # start NAME CMD... : detached, logs in $K8S_RUN/logs/NAME.log
   local name=$1; shift
-  setsid nohup "$@" >"$K8S_RUN/logs/$name.log" 2>&1 < /dev/null &
+  setsid nohup "$@" >"$K8S_RUN/logs/$name.log" 2>&1 < /dev/null 8>&- &
   echo $! > "$K8S_RUN/$name.pid"
 }
 # wait_for WHAT SECONDS LOGNAME CMD... : retry CMD until it succeeds

@@ -6,10 +6,12 @@
  * dashboards and alert rules loaded).
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { parse as parseYaml, stringify as stringifyYaml } from "yaml";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
-import { type K8sObject, chartDir, ensureHelm, id, podSpec, render, valueSets } from "./tools.js";
+import { type K8sObject, binDir, chartDir, ensureHelm, id, podSpec, render, run, valueSets } from "./tools.js";
 
 before(() => ensureHelm());
 
@@ -218,13 +220,37 @@ describe("wiring of the default values", () => {
     assert.match(cm.data["prometheus.yml"], /rule_files:\s*\n\s*- \/etc\/prometheus\/rules\/\*\.yml/);
     const rules = find(objs, "ConfigMap", `${FN}-prometheus-rules`)!;
     const alertsDir = join(chartDir, "files/alerts");
-    const files = existsSync(alertsDir) ? readdirSync(alertsDir).filter((f) => f.endsWith(".yml")) : [];
+    const files = existsSync(alertsDir) ? readdirSync(alertsDir).filter((f) => /\.ya?ml$/.test(f)) : [];
     for (const f of files) assert.ok(rules.data[f], `alert rule file ${f} is not loaded`);
     const mounts = podSpec(find(objs, "Deployment", `${FN}-prometheus`)!).containers[0].volumeMounts.map((m: Any) => m.mountPath);
     assert.ok(mounts.includes("/etc/prometheus/rules"));
     for (const name of ["gateway", "counter", "analytics", "autoscaler"]) {
       const ann = find(objs, "Deployment", `${FN}-${name}`)!.spec.template.metadata.annotations;
       assert.equal(ann["prometheus.io/scrape"], "true", `${name} is not scraped`);
+    }
+  });
+
+  const promtool = ["/usr/bin/promtool", join(binDir, "promtool")].find((p) => existsSync(p));
+  test("promtool accepts the rendered Prometheus config (relabelling, rule files) and the alert rules", { skip: promtool ? false : "promtool not installed (apt-get install prometheus)" }, () => {
+    const dir = mkdtempSync(join(tmpdir(), "hgp-prom-"));
+    try {
+      const rulesDir = join(dir, "rules");
+      mkdirSync(rulesDir);
+      for (const [name, text] of Object.entries(find(objs, "ConfigMap", `${FN}-prometheus-rules`)!.data as Record<string, string>)) writeFileSync(join(rulesDir, name), text);
+      const config = parseYaml((find(objs, "ConfigMap", `${FN}-prometheus`)!.data["prometheus.yml"] as string).replaceAll("/etc/prometheus/rules", rulesDir));
+      // Debian's promtool is built without Kubernetes service discovery: check
+      // everything else (relabelling, rule files) with a static target instead.
+      for (const sc of config.scrape_configs) {
+        assert.ok(sc.kubernetes_sd_configs?.length, `${sc.job_name} does not discover pods`);
+        delete sc.kubernetes_sd_configs;
+        sc.static_configs = [{ targets: ["127.0.0.1:9"] }];
+      }
+      writeFileSync(join(dir, "prometheus.yml"), stringifyYaml(config));
+      const r = run(promtool!, ["check", "config", join(dir, "prometheus.yml")]);
+      assert.equal(r.status, 0, `promtool check config failed:\n${r.stdout}\n${r.stderr}`);
+      assert.match(r.stdout + r.stderr, /SUCCESS/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
