@@ -192,14 +192,14 @@ describe("wiring of the default values", () => {
     assert.equal(podSpec(find(objs, "Deployment", `${FN}-autoscaler`)!).serviceAccountName, `${FN}-autoscaler`);
   });
 
-  test("only counter and analytics may reach Redis and Kafka", () => {
+  test("only counter and analytics may reach Redis and Kafka (and the broker itself)", () => {
     for (const dep of ["redis", "kafka"]) {
       const np = find(objs, "NetworkPolicy", `${FN}-${dep}`);
       assert.ok(np, `no NetworkPolicy for ${dep}`);
       assert.deepEqual(np.spec.policyTypes, ["Ingress"]);
       const from = np.spec.ingress.flatMap((r: Any) => r.from ?? [{ everyone: true }]);
       const comps = from.map((p: Any) => p.podSelector?.matchLabels?.["app.kubernetes.io/component"] ?? JSON.stringify(p)).sort();
-      assert.deepEqual(comps, ["analytics", "counter"]);
+      assert.deepEqual(comps, dep === "kafka" ? ["analytics", "counter", "kafka"] : ["analytics", "counter"]);
     }
     const counterNp = find(objs, "NetworkPolicy", `${FN}-counter`)!;
     const grpcRule = counterNp.spec.ingress.find((r: Any) => r.ports.some((p: Any) => p.port === "grpc"));
