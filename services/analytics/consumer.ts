@@ -1,7 +1,9 @@
-import type { Consumer, EachBatchPayload, Kafka } from "kafkajs";
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
 import { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
 import { backoffMs, ensureTopic, sleep } from "../lib/kafka.js";
 import type { Logger } from "../lib/logger.js";
+import { untimed, type RedisMetrics } from "../lib/redis-metrics.js";
+import { batchParent, context, endSpan, getTracer, parseTraceparent, SpanKind, trace, tracingEnabled, type Span } from "../lib/telemetry.js";
 import type { EventApplier } from "./apply.js";
 
 export interface EventConsumerOptions {
@@ -15,6 +17,43 @@ export interface EventConsumerOptions {
   logger: Logger;
   onApplied?: (applied: number, duplicates: number) => void;
   onLag?: (partition: number, lag: number) => void;
+  /** Per applied event: seconds from the increment (event timestamp) to its application here. */
+  onEventDelay?: (seconds: number) => void;
+  /** Latency of the apply script calls (and their spans when traced). */
+  redisMetrics?: RedisMetrics;
+}
+
+/** The sampled trace context a message carries in its traceparent header, if any. */
+function messageTrace(message: KafkaMessage) {
+  const header = message.headers?.traceparent;
+  if (header === undefined) return undefined;
+  return parseTraceparent(String(Array.isArray(header) ? header[0] : header));
+}
+
+/**
+ * A CONSUMER span for a chunk of messages of which some are traced: child of
+ * the first traced message's context (the relay's publish span), linked to
+ * the others.
+ */
+function traceChunk(chunk: KafkaMessage[], topic: string, partition: number): Span | undefined {
+  if (!tracingEnabled()) return undefined;
+  const traced = batchParent(chunk, messageTrace);
+  if (!traced) return undefined;
+  return getTracer().startSpan(
+    `process ${topic}`,
+    {
+      kind: SpanKind.CONSUMER,
+      links: traced.links,
+      attributes: {
+        "messaging.system": "kafka",
+        "messaging.operation.type": "process",
+        "messaging.destination.name": topic,
+        "messaging.destination.partition.id": String(partition),
+        "messaging.batch.message_count": chunk.length,
+      },
+    },
+    traced.parent,
+  );
 }
 
 export interface EventConsumer {
@@ -36,6 +75,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
   let stopping = false;
   let supervisor: Promise<void> | undefined;
   let wake: (() => void) | undefined;
+  const timeApply = options.redisMetrics?.command("hgp_apply_events", "EVALSHA hgpApplyEvents") ?? untimed;
 
   async function handleBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload) {
     const messages = batch.messages;
@@ -50,8 +90,22 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
           return [];
         }
       });
-      const applied = await options.applier.apply(events);
+      const span = traceChunk(chunk, batch.topic, batch.partition);
+      const apply = () => timeApply.time(() => options.applier.apply(events), { "highgopress.events": events.length });
+      let applied: number;
+      try {
+        applied = span ? await context.with(trace.setSpan(context.active(), span), apply) : await apply();
+      } catch (err) {
+        endSpan(span, err);
+        throw err;
+      }
+      span?.setAttributes({ "highgopress.events.applied": applied, "highgopress.events.duplicates": events.length - applied });
+      endSpan(span);
       options.onApplied?.(applied, events.length - applied);
+      if (options.onEventDelay) {
+        const now = Date.now();
+        for (const e of events) options.onEventDelay(Math.max(0, (now - e.timestampMs) / 1000));
+      }
       resolveOffset(chunk[chunk.length - 1]!.offset);
       await heartbeat();
     }

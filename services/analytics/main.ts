@@ -2,11 +2,14 @@ import { Counter, Gauge } from "prom-client";
 import { AnalyticsServiceService } from "../lib/gen/highgopress/analytics/v1/analytics.js";
 import { startGrpcServer } from "../lib/grpc-server.js";
 import { createKafka } from "../lib/kafka.js";
+import { LATENCY_BUCKETS, LabeledHistogram } from "../lib/labeled-histogram.js";
 import { createLogger } from "../lib/logger.js";
 import { createRegistry } from "../lib/metrics.js";
 import { startOpsServer } from "../lib/ops-server.js";
 import { connectRedis, createRedis } from "../lib/redis.js";
+import { createRedisMetrics } from "../lib/redis-metrics.js";
 import { onShutdown } from "../lib/shutdown.js";
+import { startTelemetry } from "../lib/telemetry.js";
 import { createEventApplier } from "./apply.js";
 import { loadAnalyticsConfig } from "./config.js";
 import { createEventConsumer } from "./consumer.js";
@@ -15,14 +18,28 @@ import { createAnalyticsQueries } from "./queries.js";
 
 const logger = createLogger("analytics");
 const config = loadAnalyticsConfig();
+const telemetry = await startTelemetry("analytics", logger);
 const registry = createRegistry("analytics");
+const redisMetrics = createRedisMetrics(registry);
 const applied = new Counter({ name: "highgopress_analytics_events_applied_total", help: "Counter events applied to the buckets.", registers: [registry] });
 const deduplicated = new Counter({
   name: "highgopress_analytics_events_deduplicated_total",
   help: "Redelivered counter events recognised and skipped.",
   registers: [registry],
 });
-const lag = new Gauge({ name: "highgopress_analytics_consumer_lag", help: "Records behind the partition's end after the last batch.", labelNames: ["partition"], registers: [registry] });
+const lag = new Gauge({
+  name: "highgopress_analytics_consumer_lag_messages",
+  help: "Messages behind the partition's end after the last batch consumed, by partition.",
+  labelNames: ["partition"],
+  registers: [registry],
+});
+const eventDelay = new LabeledHistogram({
+  name: "highgopress_analytics_event_delay_seconds",
+  help: "Time from an increment (its event's timestamp) until analytics applied the event: outbox, relay, Kafka and consumer together.",
+  labelNames: [],
+  buckets: LATENCY_BUCKETS,
+  registers: [registry],
+}).child();
 
 const redis = createRedis({ url: config.redisUrl, password: config.redisPassword, commandTimeoutMs: config.redisCommandTimeoutMs }, logger, "analytics");
 await connectRedis(redis, logger);
@@ -40,11 +57,19 @@ const consumer = createEventConsumer({
     if (dup > 0) deduplicated.inc(dup);
   },
   onLag: (partition, value) => lag.set({ partition: String(partition) }, value),
+  onEventDelay: (seconds) => eventDelay.observe(seconds),
+  redisMetrics,
 });
 
 const queries = createAnalyticsQueries(redis, { topCacheSeconds: config.topCacheSeconds });
 const grpcServer = await startGrpcServer(
-  { host: config.host, port: config.grpcPort, protoFiles: ["highgopress/analytics/v1/analytics.proto"], maxConnectionAgeMs: config.maxConnectionAgeMs },
+  {
+    host: config.host,
+    port: config.grpcPort,
+    protoFiles: ["highgopress/analytics/v1/analytics.proto"],
+    maxConnectionAgeMs: config.maxConnectionAgeMs,
+    registry,
+  },
   (server) => {
     server.addService(AnalyticsServiceService, createAnalyticsService(queries, logger));
     return ["highgopress.analytics.v1.AnalyticsService"];
@@ -68,4 +93,5 @@ onShutdown(logger, config.shutdownGraceMs, [
   { name: "drain gRPC calls", run: () => grpcServer.shutdown(2_000) },
   { name: "close redis", run: async () => void (await redis.quit()) },
   { name: "close ops server", run: () => new Promise<void>((resolve) => opsServer.close(() => resolve())) },
+  { name: "flush traces", run: () => telemetry.shutdown() },
 ]);

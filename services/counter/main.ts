@@ -5,7 +5,9 @@ import { createLogger } from "../lib/logger.js";
 import { counterTypeLabeler, createRegistry } from "../lib/metrics.js";
 import { startOpsServer } from "../lib/ops-server.js";
 import { connectRedis, createRedis } from "../lib/redis.js";
+import { createRedisMetrics } from "../lib/redis-metrics.js";
 import { onShutdown } from "../lib/shutdown.js";
+import { startTelemetry } from "../lib/telemetry.js";
 import { loadCounterConfig } from "./config.js";
 import { createCounterService } from "./grpc-service.js";
 import { createCounterMetrics } from "./metrics.js";
@@ -14,7 +16,9 @@ import { createCounterStore } from "./store.js";
 
 const logger = createLogger("counter");
 const config = loadCounterConfig();
+const telemetry = await startTelemetry("counter", logger);
 const registry = createRegistry("counter");
+const redisMetrics = createRedisMetrics(registry);
 
 const redisOptions = { url: config.redisUrl, password: config.redisPassword, commandTimeoutMs: config.redisCommandTimeoutMs };
 const redis = createRedis(redisOptions, logger, "counter");
@@ -24,7 +28,7 @@ const metrics = createCounterMetrics(registry, counterTypeLabeler(config.metrics
   outboxBacklog(redis, config.outboxStream),
 );
 
-const store = createCounterStore({ redis, outboxStream: config.outboxStream, idempotencyTtlSeconds: config.idempotencyTtlSeconds });
+const store = createCounterStore({ redis, outboxStream: config.outboxStream, idempotencyTtlSeconds: config.idempotencyTtlSeconds, redisMetrics });
 const relay = createOutboxRelay({
   redis: relayRedis,
   kafka: createKafka({ brokers: config.kafkaBrokers, clientId: "highgopress-counter" }, logger),
@@ -38,6 +42,7 @@ const relay = createOutboxRelay({
   logger,
   onPublished: metrics.onPublished,
   onFailed: metrics.onFailed,
+  redisMetrics,
 });
 
 const grpcServer = await startGrpcServer(
@@ -46,6 +51,7 @@ const grpcServer = await startGrpcServer(
     port: config.grpcPort,
     protoFiles: ["highgopress/counter/v1/counter.proto"],
     maxConnectionAgeMs: config.maxConnectionAgeMs,
+    registry,
   },
   (server) => {
     server.addService(CounterServiceService, createCounterService({ store, maxBatch: config.maxBatch, logger, onIncrements: metrics.onIncrements }));
@@ -75,4 +81,5 @@ onShutdown(logger, config.shutdownGraceMs, [
   { name: "stop outbox relay", run: () => relay.stop() },
   { name: "close redis", run: async () => void (await Promise.all([redis.quit(), relayRedis.quit()])) },
   { name: "close ops server", run: () => new Promise<void>((resolve) => opsServer.close(() => resolve())) },
+  { name: "flush traces", run: () => telemetry.shutdown() },
 ]);

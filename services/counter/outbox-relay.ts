@@ -4,6 +4,8 @@ import { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js"
 import { backoffMs, ensureTopic, sleep } from "../lib/kafka.js";
 import type { Logger } from "../lib/logger.js";
 import type { Redis } from "../lib/redis.js";
+import { untimed, type RedisMetrics } from "../lib/redis-metrics.js";
+import { batchParent, endSpan, formatTraceparent, getTracer, parseTraceparent, SpanKind, tracingEnabled, type Span } from "../lib/telemetry.js";
 
 /**
  * Moves outbox entries (written atomically with the increments) to Kafka.
@@ -28,6 +30,8 @@ export interface OutboxRelayOptions {
   logger: Logger;
   onPublished?: (events: number, ms: number) => void;
   onFailed?: (events: number) => void;
+  /** Latency of the acknowledge (XACK + XDEL) calls. */
+  redisMetrics?: RedisMetrics;
 }
 
 type StreamEntry = [id: string, fields: string[]];
@@ -44,6 +48,45 @@ export async function outboxBacklog(redis: Redis, stream: string): Promise<{ len
   const oldestId = first[0]?.[0];
   const oldestMs = oldestId ? Number(oldestId.split("-")[0]) : Date.now();
   return { length, oldestAgeSeconds: Math.max(0, (Date.now() - oldestMs) / 1000) };
+}
+
+/** The traceparent an outbox entry was written under (the counter's Redis script span), if any. */
+export function entryTraceparent(fields: readonly string[]): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === "tp") return fields[i + 1] || undefined;
+  return undefined;
+}
+
+/**
+ * A PRODUCER span for a traced publish: child of the first traced entry's
+ * context, linked to the other traced entries. Messages of the parent's
+ * trace carry the publish span's context in their traceparent header (so
+ * analytics continues below it); other traced messages keep their own.
+ */
+function tracePublish(entries: StreamEntry[], messages: Message[], topic: string): Span | undefined {
+  if (!tracingEnabled()) return undefined;
+  const traced = batchParent(entries, ([, fields]) => parseTraceparent(entryTraceparent(fields)));
+  if (!traced) return undefined;
+  const span = getTracer().startSpan(
+    `publish ${topic}`,
+    {
+      kind: SpanKind.PRODUCER,
+      links: traced.links,
+      attributes: {
+        "messaging.system": "kafka",
+        "messaging.operation.type": "send",
+        "messaging.destination.name": topic,
+        "messaging.batch.message_count": messages.length,
+      },
+    },
+    traced.parent,
+  );
+  const own = formatTraceparent(span.spanContext());
+  const prefix = `00-${span.spanContext().traceId}-`;
+  for (const m of messages) {
+    const tp = m.headers?.traceparent;
+    if (typeof tp === "string" && tp.startsWith(prefix)) m.headers!.traceparent = own;
+  }
+  return span;
 }
 
 export function toKafkaMessage(id: string, fields: readonly string[]): Message {
@@ -68,6 +111,7 @@ export function toKafkaMessage(id: string, fields: readonly string[]): Message {
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { redis, kafka, stream, group, batchSize, logger } = options;
   const consumer = options.consumer ?? hostname();
+  const timeAck = options.redisMetrics?.command("xack_xdel", "MULTI XACK XDEL") ?? untimed;
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
   let stopping = false;
   let loop: Promise<void> | undefined;
@@ -101,6 +145,8 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   async function publish(entries: StreamEntry[]): Promise<void> {
+    const messages = entries.map(([id, f]) => toKafkaMessage(id, f));
+    const span = tracePublish(entries, messages, options.topic);
     for (let attempt = 0; ; attempt++) {
       try {
         if (!producerReady) {
@@ -110,15 +156,20 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           logger.info({ topic: options.topic }, "outbox relay connected to kafka");
         }
         const started = performance.now();
-        await producer.send({ topic: options.topic, acks: -1, messages: entries.map(([id, f]) => toKafkaMessage(id, f)) });
+        await producer.send({ topic: options.topic, acks: -1, messages });
         options.onPublished?.(entries.length, performance.now() - started);
+        endSpan(span);
         return;
       } catch (err) {
         options.onFailed?.(entries.length);
         if (attempt === 0 || attempt % 20 === 0) {
           logger.warn({ err: (err as Error).message, pending: entries.length, attempt }, "kafka publish failed; outbox keeps the events and retries");
         }
-        if (stopping) throw err;
+        span?.addEvent("publish failed; retrying", { attempt, "exception.message": (err as Error).message });
+        if (stopping) {
+          endSpan(span, err);
+          throw err;
+        }
         await sleep(backoffMs(attempt, 200, 3_000));
       }
     }
@@ -126,7 +177,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   async function acknowledge(entries: StreamEntry[]): Promise<void> {
     const ids = entries.map(([id]) => id);
-    await redis.multi().xack(stream, group, ...ids).xdel(stream, ...ids).exec();
+    await timeAck.time(() => redis.multi().xack(stream, group, ...ids).xdel(stream, ...ids).exec());
   }
 
   async function run(): Promise<void> {

@@ -1,5 +1,7 @@
 import type { Result } from "ioredis";
 import type { Redis } from "../lib/redis.js";
+import { untimed, type RedisMetrics } from "../lib/redis-metrics.js";
+import { formatTraceparent } from "../lib/telemetry.js";
 import { planBatch, resolveResults, type IdempotentOutcome, type IncrementOp, type OpResult } from "./batch.js";
 
 /**
@@ -96,6 +98,8 @@ export interface CounterStoreOptions {
   redis: Redis;
   outboxStream: string;
   idempotencyTtlSeconds: number;
+  /** Latency of the script and read calls (and their spans when the batch is traced). */
+  redisMetrics?: RedisMetrics;
 }
 
 export interface CounterStore {
@@ -104,8 +108,10 @@ export interface CounterStore {
   get(counters: ReadonlyArray<{ resourceId: string; counterType: string }>): Promise<number[]>;
 }
 
-export function createCounterStore({ redis, outboxStream, idempotencyTtlSeconds }: CounterStoreOptions): CounterStore {
+export function createCounterStore({ redis, outboxStream, idempotencyTtlSeconds, redisMetrics }: CounterStoreOptions): CounterStore {
   redis.defineCommand("hgpIncrement", { lua: INCREMENT_SCRIPT });
+  const timeIncrement = redisMetrics?.command("hgp_increment", "EVALSHA hgpIncrement") ?? untimed;
+  const timeGet = redisMetrics?.command("mget", "MGET") ?? untimed;
   return {
     async increment(ops, traceparent = "") {
       const plan = planBatch(ops);
@@ -127,7 +133,14 @@ export function createCounterStore({ redis, outboxStream, idempotencyTtlSeconds 
       }
       let reply: (number | string)[];
       try {
-        reply = await redis.hgpIncrement(keys.length, ...keys, ...args);
+        reply = await timeIncrement.time(
+          (span) => {
+            // A traced batch hands the script span's context to its outbox entries (relay → Kafka → analytics).
+            if (span) args[4] = formatTraceparent(span.spanContext());
+            return redis.hgpIncrement(keys.length, ...keys, ...args);
+          },
+          { "db.redis.keys": keys.length, "highgopress.batch.size": ops.length },
+        );
       } catch (err) {
         const match = /IDEMPOTENCY_CONFLICT (\d+)/.exec((err as Error).message);
         if (match) throw new IdempotencyConflictError(plan.idempotent[Number(match[1]) - 1]!.requestId);
@@ -144,7 +157,9 @@ export function createCounterStore({ redis, outboxStream, idempotencyTtlSeconds 
     },
     async get(counters) {
       if (counters.length === 0) return [];
-      const values = await redis.mget(counters.map((c) => counterKey(c.resourceId, c.counterType)));
+      const values = await timeGet.time(() => redis.mget(counters.map((c) => counterKey(c.resourceId, c.counterType))), {
+        "db.redis.keys": counters.length,
+      });
       return values.map((v) => (v === null ? 0 : Number(v)));
     },
   };

@@ -3,6 +3,8 @@ import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
+import type { Registry } from "prom-client";
+import { instrumentGrpcServer } from "./grpc-telemetry.js";
 
 const protoRoot = fileURLToPath(new URL("../../../proto", import.meta.url));
 
@@ -16,6 +18,11 @@ export interface GrpcServerOptions {
    * pods behind a headless Service get their share of traffic.
    */
   maxConnectionAgeMs: number;
+  /**
+   * Where the server's call metrics go; with it, the services `register`
+   * adds are measured and traced (health and reflection are not).
+   */
+  registry?: Registry;
 }
 
 export interface GrpcServer {
@@ -40,7 +47,9 @@ export async function startGrpcServer(
     "grpc.keepalive_time_ms": 30_000,
     "grpc.keepalive_permit_without_calls": 1,
   });
+  const uninstrument = options.registry ? instrumentGrpcServer(server, options.registry) : undefined;
   const serviceNames = register(server);
+  uninstrument?.();
   const health = new HealthImplementation({ "": "NOT_SERVING" });
   health.addToServer(server);
   const definition = protoLoader.loadSync(options.protoFiles, {

@@ -1,5 +1,6 @@
 import { createServer, type Server } from "node:http";
 import type { Registry } from "prom-client";
+import { renderMetrics } from "./exposition.js";
 
 export interface OpsServerOptions {
   host: string;
@@ -36,19 +37,9 @@ export async function startOpsServer(options: OpsServerOptions): Promise<Server>
       return;
     }
     if (path === "/metrics") {
-      const openMetrics = (req.headers.accept ?? "").includes("application/openmetrics-text");
-      const registry = options.registry;
-      const contentType = openMetrics
-        ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
-        : registry.contentType;
-      if (openMetrics) registry.setContentType(contentType as never);
-      registry
-        .metrics()
-        .then((body) => res.writeHead(200, { "content-type": contentType }).end(body))
-        .catch((err: Error) => res.writeHead(500).end(err.message))
-        .finally(() => {
-          if (openMetrics) registry.setContentType("text/plain; version=0.0.4; charset=utf-8" as never);
-        });
+      renderMetrics(options.registry, req.headers.accept)
+        .then(({ contentType, body }) => res.writeHead(200, { "content-type": contentType }).end(body))
+        .catch((err: Error) => res.writeHead(500).end(err.message));
       return;
     }
     res.writeHead(404, { "content-type": "application/json" }).end('{"status":"error","error":"not found"}');
