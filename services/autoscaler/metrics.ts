@@ -9,8 +9,15 @@ import type { Recommendation } from "./decide.js";
 const LABELS = ["namespace", "name"] as const;
 type Labels = { namespace: string; name: string };
 
+/** The spec bounds a decision was made within (dashboards plot QPS against them; alerts fire at max). */
+export interface SpecLimits {
+  minReplicas: number;
+  maxReplicas: number;
+  targetQPSPerReplica: number;
+}
+
 export interface AutoscalerMetrics {
-  observe(labels: Labels, r: Recommendation, tickSeconds: number): void;
+  observe(labels: Labels, r: Recommendation, tickSeconds: number, limits?: SpecLimits): void;
   metricError(labels: Labels): void;
   scaled(labels: Labels): void;
   scaleError(labels: Labels): void;
@@ -50,6 +57,24 @@ export function createAutoscalerMetrics(registry: Registry): AutoscalerMetrics {
     labelNames: LABELS,
     registers,
   });
+  const minReplicas = new Gauge({
+    name: "highgopress_autoscaler_min_replicas",
+    help: "spec.minReplicas of the CounterAutoscaler.",
+    labelNames: LABELS,
+    registers,
+  });
+  const maxReplicas = new Gauge({
+    name: "highgopress_autoscaler_max_replicas",
+    help: "spec.maxReplicas of the CounterAutoscaler.",
+    labelNames: LABELS,
+    registers,
+  });
+  const targetQps = new Gauge({
+    name: "highgopress_autoscaler_target_qps_per_replica",
+    help: "spec.targetQPSPerReplica of the CounterAutoscaler.",
+    labelNames: LABELS,
+    registers,
+  });
   const latency = new Histogram({
     name: "highgopress_autoscaler_decision_duration_seconds",
     help: "Duration of one tick: scale read, metric query, decision and scale write.",
@@ -80,10 +105,15 @@ export function createAutoscalerMetrics(registry: Registry): AutoscalerMetrics {
     help: "1 while this instance holds the leader lease.",
     registers,
   });
-  const all = [desired, current, qps, panic, fallback, latency, metricErrors, scales, scaleErrors];
+  const all = [desired, current, qps, panic, fallback, minReplicas, maxReplicas, targetQps, latency, metricErrors, scales, scaleErrors];
 
   return {
-    observe(labels, r, tickSeconds) {
+    observe(labels, r, tickSeconds, limits) {
+      if (limits) {
+        minReplicas.set(labels, limits.minReplicas);
+        maxReplicas.set(labels, limits.maxReplicas);
+        targetQps.set(labels, limits.targetQPSPerReplica);
+      }
       desired.set(labels, r.desiredReplicas);
       current.set(labels, r.currentReplicas);
       if (r.qps !== undefined) qps.set(labels, r.qps);

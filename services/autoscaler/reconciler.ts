@@ -145,7 +145,7 @@ export class AutoscalerWorker {
             }
           }
           const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-          this.deps.metrics.observe(this.labels, r, seconds);
+          this.deps.metrics.observe(this.labels, r, seconds, spec);
         }
       }
     }
