@@ -4,7 +4,8 @@
 # Stages: build (TypeScript compiled once) -> prod-deps (production
 # node_modules only) -> runtime (non-root, works with a read-only root
 # filesystem) and dev (runtime whose dist/ is writable, for Tilt live update).
-ARG NODE_IMAGE=node:24-alpine
+# Node 20, the version the project is built and tested with.
+ARG NODE_IMAGE=node:20-alpine
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app
@@ -28,6 +29,8 @@ WORKDIR /app
 COPY package.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/services ./dist/services
+# Server reflection reads the .proto files at start-up.
+COPY proto ./proto
 EXPOSE 8080 9001 9002 9101 9102 9103
 CMD ["node", "dist/services/gateway/main.js"]
 

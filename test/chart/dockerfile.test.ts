@@ -145,6 +145,8 @@ describe("Dockerfile", () => {
     const npmCi = stage(depsStage)!.instructions.filter((i) => i.op === "RUN" && /npm ci/.test(i.args));
     assert.ok(npmCi.length > 0 && npmCi.every((i) => /--omit=dev/.test(i.args)), `node_modules of stage ${depsStage} are not production-only`);
     assert.ok(!all.some((i) => i.op === "COPY" && /\bservices\b/.test(i.args) && !/--from/.test(i.args)), "runtime copies TypeScript sources");
+    // gRPC server reflection loads proto/ relative to dist/services/lib at start-up.
+    assert.ok(all.some((i) => i.op === "COPY" && /^proto\s+\.\/proto$/.test(i.args)), "runtime does not ship proto/ for server reflection");
   });
 });
 
