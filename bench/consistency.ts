@@ -1,0 +1,114 @@
+/**
+ * The consistency check of a write level. The arithmetic is pure; the
+ * readers below fetch what Redis (the source of truth) and the analytics
+ * buckets hold for the level's keys.
+ *
+ * - Redis: every key's value equals the deltas the clients were told
+ *   succeeded (2xx answers, tallied per resource id by the generator).
+ * - Analytics: once the events have drained (outbox → Kafka → analytics),
+ *   every key's ranking score equals its Redis value, and its increment
+ *   count equals the number of acknowledged increments.
+ */
+import type { Redis } from "ioredis";
+import { countKey, hourStart, HOUR_MS, rankKey } from "../services/analytics/buckets.js";
+import { counterKey } from "../services/counter/store.js";
+
+export interface Mismatch {
+  id: string;
+  expected: number;
+  actual: number;
+}
+
+export interface KeyComparison {
+  keys: number;
+  mismatched: number;
+  expectedSum: number;
+  actualSum: number;
+  /** The first few differences, for the report. */
+  examples: Mismatch[];
+}
+
+export const sumOf = (m: ReadonlyMap<string, number>) => {
+  let s = 0;
+  for (const v of m.values()) s += v;
+  return s;
+};
+
+/** Compares two per-key tallies over the union of their keys (a missing key counts as 0). */
+export function compareCounts(expected: ReadonlyMap<string, number>, actual: ReadonlyMap<string, number>, maxExamples = 5): KeyComparison {
+  const keys = new Set([...expected.keys(), ...actual.keys()]);
+  const examples: Mismatch[] = [];
+  let mismatched = 0;
+  for (const id of keys) {
+    const e = expected.get(id) ?? 0;
+    const a = actual.get(id) ?? 0;
+    if (e !== a) {
+      mismatched++;
+      if (examples.length < maxExamples) examples.push({ id, expected: e, actual: a });
+    }
+  }
+  return { keys: keys.size, mismatched, expectedSum: sumOf(expected), actualSum: sumOf(actual), examples };
+}
+
+/** Scales a tally of acknowledged requests per id into delta sums. */
+export function deltas(acked: ReadonlyMap<string, number>, delta: number): Map<string, number> {
+  return new Map([...acked].map(([id, n]) => [id, n * delta]));
+}
+
+/** The hourly buckets an event written between `fromMs` and `toMs` can land in. */
+export function bucketHours(fromMs: number, toMs: number): number[] {
+  const hours: number[] = [];
+  for (let h = hourStart(fromMs); h <= hourStart(toMs); h += HOUR_MS) hours.push(h);
+  return hours;
+}
+
+/** Redis values of `counter:{id}:{type}` for the ids, missing as 0. */
+export async function readCounters(redis: Redis, counterType: string, ids: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (let i = 0; i < ids.length; i += 1_000) {
+    const chunk = ids.slice(i, i + 1_000);
+    const values = await redis.mget(chunk.map((id) => counterKey(id, counterType)));
+    chunk.forEach((id, j) => {
+      const v = values[j];
+      if (v !== null && v !== undefined && Number(v) !== 0) out.set(id, Number(v));
+    });
+  }
+  return out;
+}
+
+const SUM_SCRIPT = `
+local s = 0
+for _, k in ipairs(KEYS) do
+  local r = redis.call('ZRANGE', k, 0, -1, 'WITHSCORES')
+  for i = 2, #r, 2 do s = s + tonumber(r[i]) end
+end
+return tostring(s)
+`;
+
+/** Sum of the ranking scores of a counter type over the hours: one cheap poll while events drain. */
+export async function analyticsTotal(redis: Redis, counterType: string, hours: readonly number[]): Promise<number> {
+  const keys = hours.map((h) => rankKey(counterType, h));
+  return Number(await redis.eval(SUM_SCRIPT, keys.length, ...keys));
+}
+
+async function readZsets(redis: Redis, keys: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const key of keys) {
+    const flat = await redis.zrange(key, 0, -1, "WITHSCORES");
+    for (let i = 0; i + 1 < flat.length; i += 2) out.set(flat[i]!, (out.get(flat[i]!) ?? 0) + Number(flat[i + 1]));
+  }
+  return out;
+}
+
+/** Per resource id: summed ranking score and increment count over the hours. */
+export async function readAnalytics(
+  redis: Redis,
+  counterType: string,
+  hours: readonly number[],
+): Promise<{ values: Map<string, number>; counts: Map<string, number> }> {
+  const [values, counts] = await Promise.all([
+    readZsets(redis, hours.map((h) => rankKey(counterType, h))),
+    readZsets(redis, hours.map((h) => countKey(counterType, h))),
+  ]);
+  return { values, counts };
+}

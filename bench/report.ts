@@ -1,0 +1,150 @@
+/**
+ * Result records and their markdown tables, pure.
+ */
+import type { KeyComparison } from "./consistency.js";
+import type { UsageReport } from "./procstat.js";
+import type { Scenario } from "./workload.js";
+
+export interface LoadSummary {
+  requests: number;
+  ok: number;
+  non2xx: number;
+  socketErrors: number;
+  errors: number;
+  statuses: Record<string, number>;
+  seconds: number;
+  qps: number;
+  latencyMs: { mean: number; p50: number; p90: number; p99: number; p999: number; max: number };
+  complete: boolean;
+}
+
+export interface RunRecord {
+  load: LoadSummary;
+  usage: UsageReport;
+}
+
+export interface ConsistencyRecord {
+  /** Redis equals what was acknowledged, and analytics equals Redis, key by key. */
+  ok: boolean;
+  /** Requests sent vs acknowledged (2xx). */
+  sent: number;
+  acknowledged: number;
+  redis: KeyComparison;
+  analytics?: { values: KeyComparison; counts: KeyComparison; apiTop: { checked: number; ok: boolean } };
+  /** Seconds from the level's last answer until analytics held every event; null if it never did. */
+  drainSeconds: number | null;
+}
+
+export interface LevelRecord {
+  scenario: Scenario;
+  level: string;
+  requests: number;
+  connections: number;
+  repeat: number;
+  counterType: string;
+  system: RunRecord;
+  ceiling: RunRecord;
+  /** system QPS / ceiling QPS, same generator and settings, measured back to back. */
+  ratio: number;
+  consistency?: ConsistencyRecord;
+}
+
+export interface BenchResult {
+  startedAt: string;
+  finishedAt: string;
+  command: string;
+  machine: { cpus: number; model: string; node: string; wrk: string; memMiB: number };
+  settings: { threads: number; repeat: number; levels: string[]; scenarios: string[]; serviceEnv: Record<string, string>; notes: string[] };
+  levels: LevelRecord[];
+}
+
+/** Of the repeats of one scenario and level, the one with the median ratio (the lower middle for an even count). */
+export function medianRepeats(records: readonly LevelRecord[]): LevelRecord[] {
+  const groups = new Map<string, LevelRecord[]>();
+  for (const r of records) {
+    const key = `${r.scenario}/${r.level}`;
+    groups.set(key, [...(groups.get(key) ?? []), r]);
+  }
+  return [...groups.values()].map((g) => [...g].sort((a, b) => a.ratio - b.ratio)[Math.floor((g.length - 1) / 2)]!);
+}
+
+const int = (x: number) => Math.round(x).toLocaleString("en-US");
+const ms = (x: number) => (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2));
+const pct = (x: number | undefined) => (x === undefined ? "–" : `${Math.round(x)}%`);
+
+export function consistencyCell(c: ConsistencyRecord | undefined): string {
+  if (!c) return "–";
+  if (c.ok) return `✔ ${int(c.acknowledged)}/${int(c.sent)}`;
+  const parts: string[] = [];
+  if (c.redis.mismatched > 0) parts.push(`redis ${c.redis.mismatched} keys off`);
+  if (c.analytics && c.analytics.values.mismatched > 0) parts.push(`analytics ${c.analytics.values.mismatched} keys off`);
+  if (c.analytics && c.analytics.counts.mismatched > 0) parts.push(`counts ${c.analytics.counts.mismatched} keys off`);
+  if (c.analytics && !c.analytics.apiTop.ok) parts.push("top API differs");
+  if (c.drainSeconds === null) parts.push("not drained");
+  return `✘ ${parts.join(", ") || "?"}`;
+}
+
+export function resultsTable(records: readonly LevelRecord[]): string {
+  const rows = [
+    "| scenario | level | requests / conns | QPS | ceiling QPS | ratio | mean ms | P50 ms | P99 ms | P99.9 ms | errors | consistency (acked/sent) | drain s |",
+    "|---|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|--:|",
+  ];
+  for (const r of records) {
+    const l = r.system.load;
+    rows.push(
+      `| ${r.scenario} | ${r.level} | ${int(r.requests)} / ${r.connections} | ${int(l.qps)} | ${int(r.ceiling.load.qps)} | ${r.ratio.toFixed(2)} | ` +
+        `${ms(l.latencyMs.mean)} | ${ms(l.latencyMs.p50)} | ${ms(l.latencyMs.p99)} | ${ms(l.latencyMs.p999)} | ${l.errors} | ` +
+        `${consistencyCell(r.consistency)} | ${r.consistency ? (r.consistency.drainSeconds === null ? "–" : r.consistency.drainSeconds.toFixed(2)) : "–"} |`,
+    );
+  }
+  return rows.join("\n");
+}
+
+/** CPU microseconds per answered request spent by the named processes: a cost that contention does not distort much. */
+export function cpuPerRequestUs(run: RunRecord, names: readonly string[]): number {
+  if (run.load.requests === 0) return 0;
+  let percentSeconds = 0;
+  for (const n of names) percentSeconds += (run.usage.processes[n]?.cpuPercent ?? 0) * run.usage.seconds;
+  return (percentSeconds / 100 / run.load.requests) * 1e6;
+}
+
+export const SYSTEM_PROCESSES = ["gateway", "counter", "analytics", "redis", "kafka", "prometheus", "jaeger"] as const;
+
+export function usageTable(records: readonly LevelRecord[]): string {
+  const rows = [
+    "| scenario | level | gateway | counter | analytics | redis | kafka | prometheus | jaeger | wrk | other load | ceiling (its run) | wrk (ceiling run) | CPU µs/request: system / gateway / ceiling | RSS MiB gw / counter / analytics / redis / kafka |",
+    "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
+  ];
+  for (const r of records) {
+    const u = r.system.usage.processes;
+    const c = r.ceiling.usage.processes;
+    const rss = ["gateway", "counter", "analytics", "redis", "kafka"].map((n) => (u[n] ? Math.round(u[n]!.rssMiB) : "–")).join(" / ");
+    rows.push(
+      `| ${r.scenario} | ${r.level} | ${pct(u.gateway?.cpuPercent)} | ${pct(u.counter?.cpuPercent)} | ${pct(u.analytics?.cpuPercent)} | ` +
+        `${pct(u.redis?.cpuPercent)} | ${pct(u.kafka?.cpuPercent)} | ${pct(u.prometheus?.cpuPercent)} | ${pct(u.jaeger?.cpuPercent)} | ` +
+        `${pct(u.wrk?.cpuPercent)} | ${pct(r.system.usage.otherCpuPercent)} | ${pct(c.ceiling?.cpuPercent)} | ${pct(c.wrk?.cpuPercent)} | ` +
+        `${Math.round(cpuPerRequestUs(r.system, SYSTEM_PROCESSES))} / ${Math.round(cpuPerRequestUs(r.system, ["gateway"]))} / ${Math.round(cpuPerRequestUs(r.ceiling, ["ceiling"]))} | ${rss} |`,
+    );
+  }
+  return rows.join("\n");
+}
+
+export function markdownReport(result: BenchResult): string {
+  const chosen = medianRepeats(result.levels);
+  const m = result.machine;
+  return [
+    `Run ${result.startedAt} → ${result.finishedAt}: \`${result.command}\``,
+    "",
+    `Machine: ${m.cpus} × ${m.model}, ${int(m.memMiB)} MiB; node ${m.node}; ${m.wrk}; wrk -t ${result.settings.threads}` +
+      (result.settings.repeat > 1 ? `; each row is the median-ratio run of ${result.settings.repeat}` : "") +
+      (Object.keys(result.settings.serviceEnv).length ? `; service env ${JSON.stringify(result.settings.serviceEnv)}` : ""),
+    "",
+    resultsTable(chosen),
+    "",
+    "CPU during each system run (% of one core; the box has " + m.cpus + " cores = " + m.cpus * 100 + "%), and peak RSS:",
+    "",
+    usageTable(chosen),
+    ...(result.settings.notes.length ? ["", ...result.settings.notes.map((n) => `- ${n}`)] : []),
+    "",
+  ].join("\n");
+}

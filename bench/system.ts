@@ -1,0 +1,263 @@
+/**
+ * Starts and stops the system under test the way `make run` does
+ * (scripts/infra.sh for Redis, Kafka, Prometheus and Jaeger, then
+ * `node dist/services/<name>/main.js`), but on ports and a state directory
+ * of its own (.run/bench), so a bench never collides with a `make run` or
+ * with tests that stop and start the default Redis and Kafka.
+ */
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../..");
+
+/**
+ * Every port the bench uses, from one base (HIGHGOPRESS_BENCH_PORT_BASE,
+ * default 28100): an unusual range below the ephemeral ports, apart from
+ * the defaults of `make run` and from the ports tests pick.
+ */
+export function benchPorts(base = Number(process.env.HIGHGOPRESS_BENCH_PORT_BASE ?? 28100)) {
+  if (!Number.isInteger(base) || base < 1024 || base > 65_000) {
+    throw new Error(`HIGHGOPRESS_BENCH_PORT_BASE must be an integer between 1024 and 65000, got '${base}'`);
+  }
+  return {
+    gateway: base,
+    ceiling: base + 1,
+    counter: base + 2,
+    counterMetrics: base + 3,
+    analytics: base + 4,
+    analyticsMetrics: base + 5,
+    redis: base + 6,
+    kafka: base + 7,
+    kafkaController: base + 8,
+    prometheus: base + 9,
+    jaegerUi: base + 10,
+    jaegerOtlpGrpc: base + 11,
+    jaegerOtlpHttp: base + 12,
+    jaegerThriftHttp: base + 13,
+    jaegerGrpc: base + 14,
+    jaegerAgentCompact: base + 15,
+    jaegerAgentBinary: base + 16,
+    jaegerQueryGrpc: base + 17,
+    jaegerSamplingHttp: base + 18,
+    jaegerSamplingGrpc: base + 19,
+    jaegerHealth: base + 20,
+    jaegerMetrics: base + 21,
+    autoscalerMetrics: base + 22,
+  };
+}
+
+export const BENCH_PORTS = benchPorts();
+
+export const INFRA = ["redis", "kafka", "prometheus", "jaeger"] as const;
+export type InfraName = (typeof INFRA)[number];
+export const SERVICES = ["counter", "analytics", "gateway"] as const;
+export type ServiceName = (typeof SERVICES)[number];
+
+export interface SystemOptions {
+  runDir: string;
+  infra: readonly InfraName[];
+  /** Services started with `node --cpu-prof`, profiles written on exit to `<runDir>/profiles`. */
+  profile: readonly ServiceName[];
+  /** Extra environment for the services (e.g. COALESCE_MAX_IN_FLIGHT=8). */
+  serviceEnv: Record<string, string>;
+  log: (line: string) => void;
+}
+
+const p = BENCH_PORTS;
+
+/** Environment for scripts/infra.sh: own RUN dir, own ports, Prometheus scraping the bench's services. */
+export function infraEnv(runDir: string): Record<string, string> {
+  return {
+    HIGHGOPRESS_RUN: runDir,
+    REDIS_PORT: String(p.redis),
+    KAFKA_PORT: String(p.kafka),
+    KAFKA_CONTROLLER_PORT: String(p.kafkaController),
+    PROMETHEUS_PORT: String(p.prometheus),
+    PROM_TARGET_GATEWAY: `127.0.0.1:${p.gateway}`,
+    PROM_TARGET_COUNTER: `127.0.0.1:${p.counterMetrics}`,
+    PROM_TARGET_ANALYTICS: `127.0.0.1:${p.analyticsMetrics}`,
+    PROM_TARGET_AUTOSCALER: `127.0.0.1:${p.autoscalerMetrics}`,
+    JAEGER_UI_PORT: String(p.jaegerUi),
+    JAEGER_OTLP_GRPC_PORT: String(p.jaegerOtlpGrpc),
+    JAEGER_OTLP_HTTP_PORT: String(p.jaegerOtlpHttp),
+    JAEGER_THRIFT_HTTP_PORT: String(p.jaegerThriftHttp),
+    JAEGER_GRPC_PORT: String(p.jaegerGrpc),
+    JAEGER_AGENT_COMPACT_PORT: String(p.jaegerAgentCompact),
+    JAEGER_AGENT_BINARY_PORT: String(p.jaegerAgentBinary),
+    JAEGER_QUERY_GRPC_PORT: String(p.jaegerQueryGrpc),
+    JAEGER_SAMPLING_HTTP_PORT: String(p.jaegerSamplingHttp),
+    JAEGER_SAMPLING_GRPC_PORT: String(p.jaegerSamplingGrpc),
+    JAEGER_HEALTH_PORT: String(p.jaegerHealth),
+    JAEGER_METRICS_PORT: String(p.jaegerMetrics),
+  };
+}
+
+/** Environment shared by the three services: bench ports, bench Redis and Kafka, traces to the bench Jaeger. */
+export function serviceEnv(): Record<string, string> {
+  return {
+    HOST: "127.0.0.1",
+    REDIS_URL: `redis://127.0.0.1:${p.redis}`,
+    KAFKA_BROKERS: `127.0.0.1:${p.kafka}`,
+    GATEWAY_PORT: String(p.gateway),
+    COUNTER_ADDR: `127.0.0.1:${p.counter}`,
+    ANALYTICS_ADDR: `127.0.0.1:${p.analytics}`,
+    COUNTER_GRPC_PORT: String(p.counter),
+    ANALYTICS_GRPC_PORT: String(p.analytics),
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${p.jaegerOtlpHttp}`,
+    OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `http://127.0.0.1:${p.jaegerOtlpHttp}/v1/traces`,
+  };
+}
+
+const metricsPort: Record<ServiceName, number | undefined> = {
+  counter: p.counterMetrics,
+  analytics: p.analyticsMetrics,
+  gateway: undefined,
+};
+
+const readyUrl = (name: ServiceName) =>
+  name === "gateway" ? `http://127.0.0.1:${p.gateway}/readyz` : `http://127.0.0.1:${metricsPort[name]}/readyz`;
+
+async function waitReady(name: string, url: string, child: ChildProcess, timeoutMs = 90_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before it was ready`);
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
+      if (res.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${name} not ready at ${url} after ${timeoutMs / 1000}s`);
+}
+
+function runScript(args: string[], env: Record<string, string>, log: (line: string) => void): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(join(repoRoot, "scripts/infra.sh"), args, { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
+    const forward = (d: Buffer) => d.toString().split("\n").filter(Boolean).forEach((l) => log(`  ${l}`));
+    child.stdout.on("data", forward);
+    child.stderr.on("data", forward);
+    child.on("error", reject);
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`scripts/infra.sh ${args.join(" ")} exited with ${code}`))));
+  });
+}
+
+/** Listening TCP ports and the pid holding each (from `ss -ltnpH`). */
+export function parseListeners(ssOutput: string): Map<number, number | undefined> {
+  const out = new Map<number, number | undefined>();
+  for (const line of ssOutput.split("\n")) {
+    const cols = line.trim().split(/\s+/);
+    const port = Number(/:(\d+)$/.exec(cols[3] ?? "")?.[1]);
+    if (!Number.isInteger(port) || port === 0) continue;
+    const pid = /pid=(\d+)/.exec(line)?.[1];
+    out.set(port, pid === undefined ? undefined : Number(pid));
+  }
+  return out;
+}
+
+/**
+ * The infra scripts stop a server of the same kind that another checkout
+ * left on a port; the bench must never do that to someone's running tests,
+ * so it refuses to start when one of its ports is held by anything but its
+ * own servers.
+ */
+function checkPortsFree(runDir: string, infra: readonly InfraName[]): void {
+  let listeners: Map<number, number | undefined>;
+  try {
+    listeners = parseListeners(execFileSync("ss", ["-ltnpH"], { encoding: "utf8" }));
+  } catch {
+    return; // no ss: the scripts' own checks still apply
+  }
+  const own = new Set<number | undefined>(infra.map((name) => readPid(runDir, name)).filter((pid) => pid !== undefined));
+  const busy = Object.entries(p)
+    .filter(([name, port]) => name !== "ceiling" && listeners.has(port) && !own.has(listeners.get(port)))
+    .map(([name, port]) => `${port} (${name}, pid ${listeners.get(port) ?? "?"})`);
+  if (busy.length > 0) {
+    throw new Error(
+      `bench ports already in use: ${busy.join(", ")}. Stop what holds them or pick another range with HIGHGOPRESS_BENCH_PORT_BASE (now ${p.gateway}).`,
+    );
+  }
+}
+
+function readPid(runDir: string, name: InfraName): number | undefined {
+  try {
+    return Number(readFileSync(join(runDir, name, `${name}.pid`), "utf8").trim()) || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export interface RunningSystem {
+  gatewayUrl: string;
+  redisUrl: string;
+  /** pids by name: the services and the infrastructure servers. */
+  pids(): Record<string, number | undefined>;
+  stop(keepInfra?: boolean): Promise<void>;
+}
+
+export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
+  const env = infraEnv(options.runDir);
+  checkPortsFree(options.runDir, options.infra);
+  mkdirSync(join(options.runDir, "services"), { recursive: true });
+  options.log(`starting ${options.infra.join(", ")} (scripts/infra.sh, state in ${options.runDir})`);
+  await runScript(["start", ...options.infra], env, options.log);
+
+  const children = new Map<ServiceName, ChildProcess>();
+  const stopServices = async () => {
+    for (const name of [...SERVICES].reverse()) {
+      const child = children.get(name);
+      if (!child || child.exitCode !== null) continue;
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
+      if (child.exitCode === null) child.kill("SIGKILL");
+    }
+  };
+  const start = async (name: ServiceName, extra: Record<string, string>) => {
+    const log = createWriteStream(join(options.runDir, "services", `${name}.log`), { flags: "a" });
+    const nodeArgs = options.profile.includes(name)
+      ? ["--cpu-prof", `--cpu-prof-dir=${join(options.runDir, "profiles")}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`]
+      : [];
+    const child = spawn(process.execPath, [...nodeArgs, join(repoRoot, "dist/services", name, "main.js")], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env, ...serviceEnv(), ...options.serviceEnv, ...extra },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.pipe(log);
+    child.stderr!.pipe(log);
+    children.set(name, child);
+    options.log(`${name} started (pid ${child.pid}${nodeArgs.length ? ", --cpu-prof" : ""}; log ${join(options.runDir, "services", `${name}.log`)})`);
+    await waitReady(name, readyUrl(name), child);
+  };
+  try {
+    await Promise.all([
+      start("counter", { METRICS_PORT: String(p.counterMetrics) }),
+      start("analytics", { METRICS_PORT: String(p.analyticsMetrics) }),
+    ]);
+    await start("gateway", {});
+  } catch (err) {
+    await stopServices();
+    await runScript(["stop", ...options.infra], env, options.log).catch(() => undefined);
+    throw err;
+  }
+  options.log("system ready");
+
+  const infraPid = (name: InfraName) => readPid(options.runDir, name);
+  return {
+    gatewayUrl: `http://127.0.0.1:${p.gateway}`,
+    redisUrl: `redis://127.0.0.1:${p.redis}`,
+    pids: () => {
+      const out: Record<string, number | undefined> = {};
+      for (const name of SERVICES) out[name] = children.get(name)?.pid;
+      for (const name of options.infra) out[name] = infraPid(name);
+      return out;
+    },
+    async stop(keepInfra = false) {
+      await stopServices();
+      if (!keepInfra) await runScript(["stop", ...options.infra], env, options.log);
+    },
+  };
+}
