@@ -1,6 +1,7 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
 import type { Logger } from "../lib/logger.js";
+import { admitRoutes, type AdmissionOptions } from "./admission.js";
 import type { Downstream } from "./downstream.js";
 import { errorHandler } from "./errors.js";
 import { registerRoutes } from "./routes.js";
@@ -12,6 +13,10 @@ export interface GatewayAppOptions {
   bodyLimitBytes: number;
   /** False while shutting down, so the load balancer stops sending. */
   accepting: () => boolean;
+  /** Load shedding, API keys and rate limiting on the API routes (all optional). */
+  admission?: AdmissionOptions;
+  /** Proxies in front whose X-Forwarded-For is trusted for the client address (0: none). */
+  trustProxyHops?: number;
 }
 
 /** The HTTP API (DESIGN.md §2) plus health, readiness and metrics. */
@@ -23,6 +28,7 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
     keepAliveTimeout: 65_000,
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     return503OnClosing: true,
+    trustProxy: options.trustProxyHops ? (_address: string, hop: number) => hop < options.trustProxyHops! : false,
   });
   app.setErrorHandler(errorHandler(options.logger));
   // The API speaks JSON only; anything else is a 415, not a confusing 400.
@@ -31,6 +37,7 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
     reply.code(404).send({ status: "error", error: `no route for ${request.method} ${request.url.split("?")[0]}` });
   });
 
+  if (options.admission) app.addHook("onRoute", admitRoutes(options.admission));
   registerRoutes(app, options.downstream);
 
   const health = async () => ({ status: "success", data: { status: "healthy", service: "gateway", timestamp: Math.floor(Date.now() / 1000) } });

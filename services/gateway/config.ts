@@ -15,7 +15,21 @@ export function loadGatewayConfig(source: EnvSource = process.env) {
     bodyLimitBytes: env.int("BODY_LIMIT_BYTES", 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
     metricsCounterTypes: env.list("METRICS_COUNTER_TYPES", ["like", "view", "follow", "share", "comment"]),
     shutdownGraceMs: env.int("SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 300_000 }),
+    // Reliability and security (RELIABILITY.md).
+    apiKeys: env.list("API_KEYS", []),
+    rateLimitPerSecond: env.number("RATE_LIMIT_PER_SECOND", 0, { min: 0, max: 1_000_000 }),
+    rateLimitBurst: env.int("RATE_LIMIT_BURST", 0, { min: 0, max: 10_000_000 }),
+    rateLimitMaxClients: env.int("RATE_LIMIT_MAX_CLIENTS", 100_000, { min: 1, max: 10_000_000 }),
+    trustProxyHops: env.int("TRUST_PROXY_HOPS", 0, { min: 0, max: 10 }),
+    shedEventLoopDelayMs: env.int("SHED_EVENT_LOOP_DELAY_MS", 1_000, { min: 0, max: 60_000 }),
+    shedMaxHeapBytes: env.int("SHED_MAX_HEAP_BYTES", 0, { min: 0 }),
+    shedMaxRssBytes: env.int("SHED_MAX_RSS_BYTES", 0, { min: 0 }),
+    breakerFailures: env.int("BREAKER_CONSECUTIVE_FAILURES", 5, { min: 1, max: 10_000 }),
+    breakerHalfOpenMs: env.int("BREAKER_HALF_OPEN_AFTER_MS", 1_000, { min: 50, max: 600_000 }),
+    readAttempts: env.int("READ_ATTEMPTS", 3, { min: 1, max: 10 }),
+    analyticsMaxInFlight: env.int("ANALYTICS_MAX_IN_FLIGHT", 512, { min: 1, max: 100_000 }),
   };
+  if (config.apiKeys.some((k) => k.length < 8)) env.problem("API_KEYS must be a comma-separated list of keys of at least 8 characters each");
   env.done();
   return config;
 }

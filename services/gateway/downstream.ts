@@ -14,7 +14,9 @@ import {
   type IncrementCounterResponse,
 } from "../lib/gen/highgopress/counter/v1/counter.js";
 import { channelOptions, deadlineIn, grpcTarget } from "../lib/grpc-client.js";
+import { withRetry } from "../lib/retry.js";
 import { Coalescer } from "./coalescer.js";
+import { createBreaker, createBulkhead, isRetryable, type Breaker } from "./resilience.js";
 
 export interface DownstreamOptions {
   counterAddr: string;
@@ -25,6 +27,15 @@ export interface DownstreamOptions {
   maxInFlight: number;
   maxQueued: number;
   onBatch?: (kind: "increment" | "get", size: number) => void;
+  /** Consecutive transport failures that open a downstream's circuit (default 5). */
+  breakerFailures?: number;
+  /** How long an open circuit fails fast before one trial call (default 1000 ms). */
+  breakerHalfOpenMs?: number;
+  /** Attempts for calls that are safe to repeat (reads, keyed increments); default 3. */
+  readAttempts?: number;
+  /** Analytics calls in flight at once; more are shed (default 512). */
+  analyticsMaxInFlight?: number;
+  onBreakerState?: (downstream: "counter" | "analytics", state: "closed" | "open" | "half-open") => void;
 }
 
 export type IncrementInput = Pick<IncrementCounterRequest, "resourceId" | "counterType" | "delta">;
@@ -38,6 +49,8 @@ export interface Downstream {
   stats(resourceId: string, counterType: string, timeRange: string): Promise<GetCounterStatsResponse>;
   /** Last health-check result per downstream. */
   health(): { counter: boolean; analytics: boolean };
+  /** Circuit state per downstream. */
+  circuits(): { counter: string; analytics: string };
   drained(): Promise<void>;
   close(): void;
 }
@@ -60,20 +73,44 @@ const HealthClient = grpc.makeClientConstructor(healthService, "grpc.health.v1.H
 export function createDownstream(options: DownstreamOptions): Downstream {
   const counter = new CounterServiceClient(grpcTarget(options.counterAddr), grpc.credentials.createInsecure(), channelOptions());
   const analytics = new AnalyticsServiceClient(grpcTarget(options.analyticsAddr), grpc.credentials.createInsecure(), channelOptions());
+  // One breaker per downstream: a dead counter (or Redis behind it) gives fast 503s.
+  const breaker = (name: "counter" | "analytics"): Breaker =>
+    createBreaker({
+      consecutiveFailures: options.breakerFailures ?? 5,
+      halfOpenAfterMs: options.breakerHalfOpenMs ?? 1_000,
+      onStateChange: (state) => options.onBreakerState?.(name, state),
+    });
+  const counterBreaker = breaker("counter");
+  const analyticsBreaker = breaker("analytics");
+  const analyticsBulkhead = createBulkhead(options.analyticsMaxInFlight ?? 512);
+  // Retries (backoff with jitter, within the deadline) only for calls that are safe to repeat.
+  const retrying = <T>(deadlineMs: number, attempt: (leftMs: number) => Promise<T>) =>
+    withRetry(attempt, { attempts: options.readAttempts ?? 3, deadlineMs, baseMs: 25, capMs: 250, minAttemptMs: 50, retryable: isRetryable });
+  const analyticsCall = <Req, Res>(method: Unary<Req, Res>, req: Req) =>
+    analyticsBulkhead.execute(() =>
+      retrying(options.readDeadlineMs, (leftMs) => analyticsBreaker.execute(() => call(analytics, method, req, leftMs))),
+    );
+
   const increments = new Coalescer<IncrementCounterRequest, IncrementCounterResponse>({
     maxBatch: options.maxBatch,
     maxInFlight: options.maxInFlight,
     maxQueued: options.maxQueued,
     onBatch: (n) => options.onBatch?.("increment", n),
+    // Never retried: a batch whose answer was lost may have been applied.
     send: (operations) =>
-      call(counter, counter.batchIncrementCounters, { operations }, options.writeDeadlineMs).then((r) => r.results),
+      counterBreaker
+        .execute(() => call(counter, counter.batchIncrementCounters, { operations }, options.writeDeadlineMs))
+        .then((r) => r.results),
   });
   const reads = new Coalescer<GetCounterRequest, GetCounterResponse>({
     maxBatch: options.maxBatch,
     maxInFlight: options.maxInFlight,
     maxQueued: options.maxQueued,
     onBatch: (n) => options.onBatch?.("get", n),
-    send: (queries) => call(counter, counter.batchGetCounters, { queries }, options.readDeadlineMs).then((r) => r.results),
+    send: (queries) =>
+      retrying(options.readDeadlineMs, (leftMs) =>
+        counterBreaker.execute(() => call(counter, counter.batchGetCounters, { queries }, leftMs)),
+      ).then((r) => r.results),
   });
 
   const healthy = { counter: false, analytics: false };
@@ -98,13 +135,16 @@ export function createDownstream(options: DownstreamOptions): Downstream {
 
   return {
     increment: (op) => increments.submit({ ...op, requestId: "", userId: "" }),
+    // The idempotency key makes a repeat harmless: a second attempt recalls the first result.
     incrementIdempotent: (op, requestId) =>
-      call(counter, counter.incrementCounter, { ...op, requestId, userId: "" }, options.writeDeadlineMs),
+      retrying(options.writeDeadlineMs, (leftMs) =>
+        counterBreaker.execute(() => call(counter, counter.incrementCounter, { ...op, requestId, userId: "" }, leftMs)),
+      ),
     get: (query) => reads.submit(query),
-    top: (request) => call(analytics, analytics.getTopCounters, request, options.readDeadlineMs),
-    stats: (resourceId, counterType, timeRange) =>
-      call(analytics, analytics.getCounterStats, { resourceId, counterType, timeRange }, options.readDeadlineMs),
+    top: (request) => analyticsCall(analytics.getTopCounters, request),
+    stats: (resourceId, counterType, timeRange) => analyticsCall(analytics.getCounterStats, { resourceId, counterType, timeRange }),
     health: () => ({ ...healthy }),
+    circuits: () => ({ counter: counterBreaker.state(), analytics: analyticsBreaker.state() }),
     drained: () => Promise.all([increments.drained(), reads.drained()]).then(() => undefined),
     close() {
       clearInterval(timer);

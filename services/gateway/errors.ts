@@ -2,6 +2,7 @@ import * as grpc from "@grpc/grpc-js";
 import type { FastifyError, FastifyReply, FastifyRequest } from "fastify";
 import type { Logger } from "../lib/logger.js";
 import { OverloadedError } from "./coalescer.js";
+import { isBulkheadFull, isCircuitOpen } from "./resilience.js";
 
 /** An answer that is not a success, with the HTTP status it travels with. */
 export class HttpError extends Error {
@@ -29,6 +30,8 @@ const grpcToHttp: Partial<Record<grpc.status, number>> = {
 export function fromDownstream(err: unknown, downstream: string): HttpError {
   if (err instanceof HttpError) return err;
   if (err instanceof OverloadedError) return new HttpError(429, err.message);
+  if (isBulkheadFull(err)) return new HttpError(429, `too many ${downstream} requests in flight; try again shortly`);
+  if (isCircuitOpen(err)) return new HttpError(503, `${downstream} service unavailable (circuit open after repeated failures); try again shortly`);
   const code = (err as grpc.ServiceError).code;
   const status = code === undefined ? 502 : (grpcToHttp[code] ?? 502);
   const details = (err as grpc.ServiceError).details ?? (err as Error).message;
@@ -60,7 +63,7 @@ const send = (reply: FastifyReply, status: number, error: string, details?: unkn
  */
 export const errorHandler = (logger: Logger) => (error: FastifyError | HttpError, request: FastifyRequest, reply: FastifyReply) => {
   if (error instanceof HttpError) {
-    if (error.statusCode === 429) reply.header("retry-after", "1");
+    if (error.statusCode === 429 || error.statusCode === 503) reply.header("retry-after", "1");
     return send(reply, error.statusCode, error.message, error.details);
   }
   if (error.validation) {

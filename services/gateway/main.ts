@@ -1,7 +1,8 @@
-import { Histogram } from "prom-client";
+import { Counter, Gauge, Histogram } from "prom-client";
 import { createLogger } from "../lib/logger.js";
 import { createRegistry } from "../lib/metrics.js";
 import { onShutdown } from "../lib/shutdown.js";
+import { createAdmission } from "./admission.js";
 import { buildGatewayApp } from "./app.js";
 import { loadGatewayConfig } from "./config.js";
 import { createDownstream } from "./downstream.js";
@@ -17,6 +18,21 @@ const batchSize = new Histogram({
   registers: [registry],
 });
 
+const rejected = new Counter({
+  name: "highgopress_gateway_rejected_requests_total",
+  help: "API requests refused before reaching a downstream, by reason (shed, unauthorized, rate_limited).",
+  labelNames: ["reason"],
+  registers: [registry],
+});
+const circuitOpen = new Gauge({
+  name: "highgopress_gateway_circuit_open",
+  help: "1 while the circuit to a downstream is open or half-open (failing fast), else 0.",
+  labelNames: ["downstream"],
+  registers: [registry],
+});
+for (const name of ["counter", "analytics"]) circuitOpen.set({ downstream: name }, 0);
+const rejectedBy = { shed: rejected.labels("shed"), unauthorized: rejected.labels("unauthorized"), rate_limited: rejected.labels("rate_limited") };
+
 const downstream = createDownstream({
   counterAddr: config.counterAddr,
   analyticsAddr: config.analyticsAddr,
@@ -26,9 +42,32 @@ const downstream = createDownstream({
   maxInFlight: config.coalesceMaxInFlight,
   maxQueued: config.maxQueued,
   onBatch: (kind, size) => batchSize.observe({ kind }, size),
+  breakerFailures: config.breakerFailures,
+  breakerHalfOpenMs: config.breakerHalfOpenMs,
+  readAttempts: config.readAttempts,
+  analyticsMaxInFlight: config.analyticsMaxInFlight,
+  onBreakerState: (name, state) => {
+    circuitOpen.set({ downstream: name }, state === "closed" ? 0 : 1);
+    logger[state === "open" ? "warn" : "info"]({ downstream: name, state }, `circuit to ${name} is ${state}`);
+  },
+});
+const admission = createAdmission(config, {
+  onRejected: (reason) => rejectedBy[reason].inc(),
+  onPressure: (reason, sample) =>
+    reason
+      ? logger.warn({ reason, ...sample }, "gateway overloaded; shedding API requests with 429")
+      : logger.info(sample, "gateway load back to normal; no longer shedding"),
 });
 let accepting = true;
-const app = buildGatewayApp({ downstream, registry, logger, bodyLimitBytes: config.bodyLimitBytes, accepting: () => accepting });
+const app = buildGatewayApp({
+  downstream,
+  registry,
+  logger,
+  bodyLimitBytes: config.bodyLimitBytes,
+  accepting: () => accepting,
+  admission,
+  trustProxyHops: config.trustProxyHops,
+});
 await app.listen({ host: config.host, port: config.port });
 logger.info({ port: config.port, counter: config.counterAddr, analytics: config.analyticsAddr }, "gateway listening");
 
@@ -37,4 +76,5 @@ onShutdown(logger, config.shutdownGraceMs, [
   { name: "finish in-flight requests", run: () => app.close() },
   { name: "flush coalescing buffers", run: () => downstream.drained() },
   { name: "close gRPC channels", run: () => downstream.close() },
+  { name: "stop admission timers", run: () => admission.stop() },
 ]);

@@ -112,6 +112,11 @@ export class EnvReader {
     return entries;
   }
 
+  /** Records a problem found by a check across variables. */
+  problem(message: string): void {
+    this.problems.push(message);
+  }
+
   /** Throws one ConfigError naming every bad variable. */
   done(): void {
     if (this.problems.length > 0) throw new ConfigError(this.problems);

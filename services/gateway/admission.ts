@@ -1,0 +1,129 @@
+import type { FastifyReply, FastifyRequest, HookHandlerDoneFunction, RouteOptions } from "fastify";
+import { createApiKeyVerifier, presentedApiKey, type ApiKeyVerifier } from "./auth.js";
+import { startPressureMonitor, type PressureMonitor, type PressureReason, type PressureSample } from "./load-shed.js";
+import { createClientRateLimiter, type ClientRateLimiter } from "./rate-limit.js";
+
+/**
+ * Admission control for the API routes, as one onRequest hook (one hook
+ * costs less than three): shed when the gateway is saturated, then require
+ * an API key on write routes (when keys are configured), then apply the
+ * per-client rate limit. Every refusal is answered here, before the body is
+ * read, with a fixed JSON body. Routes get the hook only when one of the
+ * checks is enabled, so a gateway with all of them off pays nothing.
+ */
+export interface AdmissionOptions {
+  shed?: PressureMonitor;
+  apiKeys?: ApiKeyVerifier;
+  rateLimiter?: ClientRateLimiter;
+  onRejected?: (reason: "shed" | "unauthorized" | "rate_limited") => void;
+}
+
+type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
+
+const SHED_BODY = JSON.stringify({ status: "error", error: "the gateway is overloaded; retry after the time in Retry-After" });
+const UNAUTHORIZED_BODY = JSON.stringify({
+  status: "error",
+  error: "a valid API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'",
+});
+const RATE_LIMITED_BODY = JSON.stringify({ status: "error", error: "rate limit exceeded for this client; retry after the time in Retry-After" });
+
+/** Write endpoints: they change counters, so they need a key when keys are set. */
+export function isWriteRoute(method: string, url: string): boolean {
+  return method === "POST" && (url === "/api/v1/counter/increment" || url === "/api/v1/counter/batch-increment");
+}
+
+/** Routes under admission control: the API, not health, readiness or metrics. */
+export function isAdmittedRoute(url: string): boolean {
+  return url.startsWith("/api/") && url !== "/api/v1/health";
+}
+
+function refuse(reply: FastifyReply, status: number, body: string, retryAfterSeconds?: number): void {
+  reply.code(status).header("content-type", "application/json; charset=utf-8");
+  if (retryAfterSeconds !== undefined) reply.header("retry-after", String(retryAfterSeconds));
+  if (status === 401) reply.header("www-authenticate", 'Bearer realm="highgopress"');
+  reply.send(body);
+}
+
+export function admissionHook(options: AdmissionOptions, write: boolean): Hook | undefined {
+  const { shed, apiKeys, rateLimiter, onRejected } = options;
+  const needsKey = write && apiKeys !== undefined;
+  if (!shed && !needsKey && !rateLimiter) return undefined;
+  return (request, reply, done) => {
+    if (shed?.reason !== undefined) {
+      onRejected?.("shed");
+      return refuse(reply, 429, SHED_BODY, 1);
+    }
+    let client: string | undefined;
+    if (apiKeys !== undefined && (needsKey || rateLimiter)) {
+      const presented = presentedApiKey(request.headers);
+      client = presented === undefined ? undefined : apiKeys.verify(presented);
+      if (needsKey && client === undefined) {
+        onRejected?.("unauthorized");
+        return refuse(reply, 401, UNAUTHORIZED_BODY);
+      }
+    }
+    if (rateLimiter) {
+      const waitMs = rateLimiter.check(client ?? request.ip, Date.now());
+      if (waitMs > 0) {
+        onRejected?.("rate_limited");
+        return refuse(reply, 429, RATE_LIMITED_BODY, Math.ceil(waitMs / 1000));
+      }
+    }
+    done();
+  };
+}
+
+/** Adds the admission hook to API routes as they are registered (an onRoute hook). */
+export function admitRoutes(options: AdmissionOptions): (route: RouteOptions) => void {
+  return (route) => {
+    if (!isAdmittedRoute(route.url)) return;
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const hook = admissionHook(options, methods.some((m) => isWriteRoute(m, route.url)));
+    if (!hook) return;
+    const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [hook as never, ...existing];
+  };
+}
+
+export interface AdmissionSettings {
+  apiKeys: readonly string[];
+  rateLimitPerSecond: number;
+  /** 0: twice the rate (at least 1). */
+  rateLimitBurst: number;
+  rateLimitMaxClients: number;
+  shedEventLoopDelayMs: number;
+  shedMaxHeapBytes: number;
+  shedMaxRssBytes: number;
+}
+
+/** Builds the enabled checks from configuration; `stop` ends their timers. */
+export function createAdmission(
+  settings: AdmissionSettings,
+  events: {
+    onRejected?: AdmissionOptions["onRejected"];
+    onPressure?: (reason: PressureReason | undefined, sample: PressureSample) => void;
+  } = {},
+): AdmissionOptions & { stop(): void } {
+  const limits = { maxEventLoopDelayMs: settings.shedEventLoopDelayMs, maxHeapUsedBytes: settings.shedMaxHeapBytes, maxRssBytes: settings.shedMaxRssBytes };
+  const shedding = limits.maxEventLoopDelayMs > 0 || limits.maxHeapUsedBytes > 0 || limits.maxRssBytes > 0;
+  const shed = shedding ? startPressureMonitor(limits, 500, events.onPressure) : undefined;
+  const apiKeys = settings.apiKeys.length > 0 ? createApiKeyVerifier(settings.apiKeys) : undefined;
+  let rateLimiter: ClientRateLimiter | undefined;
+  let sweeper: NodeJS.Timeout | undefined;
+  if (settings.rateLimitPerSecond > 0) {
+    const burst = settings.rateLimitBurst || Math.max(1, Math.ceil(settings.rateLimitPerSecond * 2));
+    const limiter = createClientRateLimiter({ ratePerSecond: settings.rateLimitPerSecond, burst }, settings.rateLimitMaxClients);
+    rateLimiter = limiter;
+    sweeper = setInterval(() => limiter.sweep(Date.now()), 10_000).unref();
+  }
+  return {
+    shed,
+    apiKeys,
+    rateLimiter,
+    onRejected: events.onRejected,
+    stop() {
+      shed?.stop();
+      clearInterval(sweeper);
+    },
+  };
+}
