@@ -52,6 +52,7 @@ let rates: RateEndpoint;
 let prometheus: TestPrometheus;
 let ns: string;
 let main: Controller;
+const registries = new Map<string, Registry>();
 
 const QUERY = 'sum(rate(hgp_test_requests_total{scenario="${name}"}[5s]))';
 
@@ -81,11 +82,13 @@ function controllerEnv(namespace: string, identity: string, extra: Record<string
 }
 
 async function start(namespace: string, identity: string, kube?: KubeGateway): Promise<Controller> {
+  const registry = new Registry();
+  registries.set(identity, registry);
   const c = await startController({
     kubeConfig: kc,
     config: controllerEnv(namespace, identity),
     logger: logger(identity),
-    registry: new Registry(),
+    registry,
     kube,
   });
   controllers.push(c);
@@ -291,8 +294,20 @@ describe("scaling with a real Prometheus", { timeout: 240_000 }, () => {
     assert.ok(ev2.some((e) => e.reason === "SuccessfulRescale" && /New size: 1/.test(e.message ?? "")));
 
     // The controller's own metrics carry the CounterAutoscaler's namespace and name.
-    const worker = main.workers().get(`${ns}/follow`);
-    assert.ok(worker, "worker registered");
+    const labels = `namespace="${ns}",name="follow"`;
+    // current_replicas is what the last tick read, before it scaled: wait for a tick at 1.
+    const text = await eventually("metrics of a tick at 1 replica", async () => {
+      const t = await registries.get("main")!.metrics();
+      return new RegExp(`^highgopress_autoscaler_current_replicas\\{${labels}\\} 1$`, "m").test(t) ? t : undefined;
+    }, 5000);
+    assert.match(text, new RegExp(`^highgopress_autoscaler_desired_replicas\\{${labels}\\} 1$`, "m"));
+    const scaled = Number(new RegExp(`^highgopress_autoscaler_scale_events_total\\{${labels}\\} (\\d+)$`, "m").exec(text)?.[1]);
+    assert.ok(scaled >= 2, `at least one scale up and one down, got ${scaled}`);
+    assert.match(text, new RegExp(`^highgopress_autoscaler_panic_mode\\{${labels}\\} 0$`, "m"));
+    assert.match(text, new RegExp(`^highgopress_autoscaler_observed_qps\\{${labels}\\} `, "m"));
+    assert.match(text, new RegExp(`^highgopress_autoscaler_decision_duration_seconds_count\\{${labels}\\} \\d+`, "m"));
+    assert.match(text, new RegExp(`^highgopress_autoscaler_metric_errors_total\\{${labels}\\} \\d+`, "m"));
+    assert.match(text, /^highgopress_autoscaler_leader 1$/m);
   });
 
   test("spec changes are picked up and reflected in observedGeneration", async () => {
