@@ -1,5 +1,7 @@
 import Fastify, { type FastifyInstance } from "fastify";
 import type { Registry } from "prom-client";
+import { renderMetrics } from "../lib/exposition.js";
+import { instrumentHttp } from "../lib/http-telemetry.js";
 import type { Logger } from "../lib/logger.js";
 import { admitRoutes, type AdmissionOptions } from "./admission.js";
 import type { Downstream } from "./downstream.js";
@@ -30,6 +32,8 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
     return503OnClosing: true,
     trustProxy: options.trustProxyHops ? (_address: string, hop: number) => hop < options.trustProxyHops! : false,
   });
+  // RED metrics and spans for every route registered from here on.
+  instrumentHttp(app, options.registry);
   app.setErrorHandler(errorHandler(options.logger));
   // The API speaks JSON only; anything else is a 415, not a confusing 400.
   app.removeContentTypeParser("text/plain");
@@ -49,10 +53,9 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", downstreams });
   });
   app.get("/metrics", async (request, reply) => {
-    const openMetrics = (request.headers.accept ?? "").includes("application/openmetrics-text");
-    const contentType = openMetrics ? "application/openmetrics-text; version=1.0.0; charset=utf-8" : options.registry.contentType;
+    const { contentType, body } = await renderMetrics(options.registry, request.headers.accept);
     reply.header("content-type", contentType);
-    return options.registry.metrics();
+    return body;
   });
   return app;
 }

@@ -1,5 +1,6 @@
 import * as grpc from "@grpc/grpc-js";
 import { service as healthService } from "grpc-health-check";
+import type { Registry } from "prom-client";
 import {
   AnalyticsServiceClient,
   type GetCounterStatsResponse,
@@ -14,6 +15,8 @@ import {
   type IncrementCounterResponse,
 } from "../lib/gen/highgopress/counter/v1/counter.js";
 import { channelOptions, deadlineIn, grpcTarget } from "../lib/grpc-client.js";
+import { grpcClientTelemetry, type ClientMethod, type ClientTrace } from "../lib/grpc-telemetry.js";
+import { activeParent, activeSpanContext, batchParent, tracingEnabled, type SpanContext } from "../lib/telemetry.js";
 import { withRetry } from "../lib/retry.js";
 import { Coalescer } from "./coalescer.js";
 import { createBreaker, createBulkhead, isRetryable, type Breaker } from "./resilience.js";
@@ -27,6 +30,8 @@ export interface DownstreamOptions {
   maxInFlight: number;
   maxQueued: number;
   onBatch?: (kind: "increment" | "get", size: number) => void;
+  /** Where client-side call metrics go (highgopress_grpc_client_handling_seconds). */
+  registry?: Registry;
   /** Consecutive transport failures that open a downstream's circuit (default 5). */
   breakerFailures?: number;
   /** How long an open circuit fails fast before one trial call (default 1000 ms). */
@@ -57,10 +62,37 @@ export interface Downstream {
 
 type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOptions>, cb: (err: grpc.ServiceError | null, res: Res) => void) => unknown;
 
-function call<Req, Res>(client: grpc.Client, method: Unary<Req, Res>, req: Req, deadlineMs: number): Promise<Res> {
-  return new Promise((resolve, reject) => {
-    method.call(client, req, new grpc.Metadata(), deadlineIn(deadlineMs), (err, res) => (err ? reject(err) : resolve(res)));
-  });
+/** A queued item remembers the span of the request it came from, so the batch call can link it. */
+type Traced<T> = T & { trace?: SpanContext };
+const traceOf = (item: { trace?: SpanContext }) => item.trace;
+
+/** One unary call; measured (and traced under `traced`) when `rpc` is given. */
+function call<Req, Res>(
+  client: grpc.Client,
+  method: Unary<Req, Res>,
+  req: Req,
+  deadlineMs: number,
+  rpc?: ClientMethod,
+  traced?: ClientTrace,
+): Promise<Res> {
+  const invoke = (metadata: grpc.Metadata) =>
+    new Promise<Res>((resolve, reject) => {
+      method.call(client, req, metadata, deadlineIn(deadlineMs), (err, res) => (err ? reject(err) : resolve(res)));
+    });
+  return rpc ? rpc.call(invoke, traced) : invoke(new grpc.Metadata());
+}
+
+/** A single call made for a traced request: a child of its span. */
+function parentTrace(): ClientTrace | undefined {
+  const parent = activeParent();
+  return parent && { parent };
+}
+
+/** A batch call's trace: child of the first traced request it carries, linked to the others. */
+function batchTrace(items: ReadonlyArray<{ trace?: SpanContext }>): ClientTrace | undefined {
+  if (!tracingEnabled()) return undefined;
+  const t = batchParent(items, traceOf);
+  return t && { parent: t.parent, links: t.links, attributes: { "highgopress.batch.size": items.length, "highgopress.batch.traced_requests": t.links.length + 1 } };
 }
 
 const HealthClient = grpc.makeClientConstructor(healthService, "grpc.health.v1.Health");
@@ -73,6 +105,14 @@ const HealthClient = grpc.makeClientConstructor(healthService, "grpc.health.v1.H
 export function createDownstream(options: DownstreamOptions): Downstream {
   const counter = new CounterServiceClient(grpcTarget(options.counterAddr), grpc.credentials.createInsecure(), channelOptions());
   const analytics = new AnalyticsServiceClient(grpcTarget(options.analyticsAddr), grpc.credentials.createInsecure(), channelOptions());
+  const telemetry = options.registry ? grpcClientTelemetry(options.registry) : undefined;
+  const rpc = {
+    batchIncrement: telemetry?.method("highgopress.counter.v1.CounterService", "BatchIncrementCounters"),
+    batchGet: telemetry?.method("highgopress.counter.v1.CounterService", "BatchGetCounters"),
+    increment: telemetry?.method("highgopress.counter.v1.CounterService", "IncrementCounter"),
+    top: telemetry?.method("highgopress.analytics.v1.AnalyticsService", "GetTopCounters"),
+    stats: telemetry?.method("highgopress.analytics.v1.AnalyticsService", "GetCounterStats"),
+  };
   // One breaker per downstream: a dead counter (or Redis behind it) gives fast 503s.
   const breaker = (name: "counter" | "analytics"): Breaker =>
     createBreaker({
@@ -86,12 +126,14 @@ export function createDownstream(options: DownstreamOptions): Downstream {
   // Retries (backoff with jitter, within the deadline) only for calls that are safe to repeat.
   const retrying = <T>(deadlineMs: number, attempt: (leftMs: number) => Promise<T>) =>
     withRetry(attempt, { attempts: options.readAttempts ?? 3, deadlineMs, baseMs: 25, capMs: 250, minAttemptMs: 50, retryable: isRetryable });
-  const analyticsCall = <Req, Res>(method: Unary<Req, Res>, req: Req) =>
-    analyticsBulkhead.execute(() =>
-      retrying(options.readDeadlineMs, (leftMs) => analyticsBreaker.execute(() => call(analytics, method, req, leftMs))),
+  const analyticsCall = <Req, Res>(method: Unary<Req, Res>, req: Req, measured?: ClientMethod) => {
+    const traced = measured && parentTrace();
+    return analyticsBulkhead.execute(() =>
+      retrying(options.readDeadlineMs, (leftMs) => analyticsBreaker.execute(() => call(analytics, method, req, leftMs, measured, traced))),
     );
+  };
 
-  const increments = new Coalescer<IncrementCounterRequest, IncrementCounterResponse>({
+  const increments = new Coalescer<Traced<IncrementCounterRequest>, IncrementCounterResponse>({
     maxBatch: options.maxBatch,
     maxInFlight: options.maxInFlight,
     maxQueued: options.maxQueued,
@@ -99,18 +141,20 @@ export function createDownstream(options: DownstreamOptions): Downstream {
     // Never retried: a batch whose answer was lost may have been applied.
     send: (operations) =>
       counterBreaker
-        .execute(() => call(counter, counter.batchIncrementCounters, { operations }, options.writeDeadlineMs))
+        .execute(() => call(counter, counter.batchIncrementCounters, { operations }, options.writeDeadlineMs, rpc.batchIncrement, batchTrace(operations)))
         .then((r) => r.results),
   });
-  const reads = new Coalescer<GetCounterRequest, GetCounterResponse>({
+  const reads = new Coalescer<Traced<GetCounterRequest>, GetCounterResponse>({
     maxBatch: options.maxBatch,
     maxInFlight: options.maxInFlight,
     maxQueued: options.maxQueued,
     onBatch: (n) => options.onBatch?.("get", n),
-    send: (queries) =>
-      retrying(options.readDeadlineMs, (leftMs) =>
-        counterBreaker.execute(() => call(counter, counter.batchGetCounters, { queries }, leftMs)),
-      ).then((r) => r.results),
+    send: (queries) => {
+      const traced = batchTrace(queries);
+      return retrying(options.readDeadlineMs, (leftMs) =>
+        counterBreaker.execute(() => call(counter, counter.batchGetCounters, { queries }, leftMs, rpc.batchGet, traced)),
+      ).then((r) => r.results);
+    },
   });
 
   const healthy = { counter: false, analytics: false };
@@ -134,15 +178,20 @@ export function createDownstream(options: DownstreamOptions): Downstream {
   const timer = setInterval(probe, 2_000).unref();
 
   return {
-    increment: (op) => increments.submit({ ...op, requestId: "", userId: "" }),
+    increment: (op) => increments.submit({ ...op, requestId: "", userId: "", trace: activeSpanContext() }),
     // The idempotency key makes a repeat harmless: a second attempt recalls the first result.
-    incrementIdempotent: (op, requestId) =>
-      retrying(options.writeDeadlineMs, (leftMs) =>
-        counterBreaker.execute(() => call(counter, counter.incrementCounter, { ...op, requestId, userId: "" }, leftMs)),
-      ),
-    get: (query) => reads.submit(query),
-    top: (request) => analyticsCall(analytics.getTopCounters, request),
-    stats: (resourceId, counterType, timeRange) => analyticsCall(analytics.getCounterStats, { resourceId, counterType, timeRange }),
+    incrementIdempotent: (op, requestId) => {
+      const traced = parentTrace();
+      return retrying(options.writeDeadlineMs, (leftMs) =>
+        counterBreaker.execute(() => call(counter, counter.incrementCounter, { ...op, requestId, userId: "" }, leftMs, rpc.increment, traced)),
+      );
+    },
+    get: (query) => {
+      const trace = activeSpanContext();
+      return reads.submit(trace ? { ...query, trace } : query);
+    },
+    top: (request) => analyticsCall(analytics.getTopCounters, request, rpc.top),
+    stats: (resourceId, counterType, timeRange) => analyticsCall(analytics.getCounterStats, { resourceId, counterType, timeRange }, rpc.stats),
     health: () => ({ ...healthy }),
     circuits: () => ({ counter: counterBreaker.state(), analytics: analyticsBreaker.state() }),
     drained: () => Promise.all([increments.drained(), reads.drained()]).then(() => undefined),

@@ -2,6 +2,7 @@ import { Counter, Gauge, Histogram } from "prom-client";
 import { createLogger } from "../lib/logger.js";
 import { createRegistry } from "../lib/metrics.js";
 import { onShutdown } from "../lib/shutdown.js";
+import { startTelemetry } from "../lib/telemetry.js";
 import { createAdmission } from "./admission.js";
 import { buildGatewayApp } from "./app.js";
 import { loadGatewayConfig } from "./config.js";
@@ -9,6 +10,7 @@ import { createDownstream } from "./downstream.js";
 
 const logger = createLogger("gateway");
 const config = loadGatewayConfig();
+const telemetry = await startTelemetry("gateway", logger);
 const registry = createRegistry("gateway");
 const batchSize = new Histogram({
   name: "highgopress_gateway_coalesced_batch_size",
@@ -42,6 +44,7 @@ const downstream = createDownstream({
   maxInFlight: config.coalesceMaxInFlight,
   maxQueued: config.maxQueued,
   onBatch: (kind, size) => batchSize.observe({ kind }, size),
+  registry,
   breakerFailures: config.breakerFailures,
   breakerHalfOpenMs: config.breakerHalfOpenMs,
   readAttempts: config.readAttempts,
@@ -76,5 +79,6 @@ onShutdown(logger, config.shutdownGraceMs, [
   { name: "finish in-flight requests", run: () => app.close() },
   { name: "flush coalescing buffers", run: () => downstream.drained() },
   { name: "close gRPC channels", run: () => downstream.close() },
+  { name: "flush traces", run: () => telemetry.shutdown() },
   { name: "stop admission timers", run: () => admission.stop() },
 ]);
