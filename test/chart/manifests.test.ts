@@ -185,8 +185,27 @@ describe("wiring of the default values", () => {
     assert.ok(can("apps", "deployments/scale", "update"));
     assert.ok(!can("apps", "deployments", "update"), "autoscaler may update Deployments directly instead of via scale");
     assert.ok(can("autoscaling", "horizontalpodautoscalers", "list"));
-    assert.ok(can("", "events", "create") && can("events.k8s.io", "events", "create"));
+    assert.ok(can("", "events", "create"), "the controller records core/v1 Events");
     assert.ok(can("coordination.k8s.io", "leases", "update"));
+    // Nothing beyond what services/autoscaler/kube-api.ts calls.
+    assert.deepEqual(
+      rules.flatMap((r) => r.resources.flatMap((res: string) => r.verbs.map((v: string) => `${r.apiGroups[0]}/${res}:${v}`))).sort(),
+      [
+        "/events:create",
+        "apps/deployments/scale:get",
+        "apps/deployments/scale:update",
+        "autoscaling.highgopress.io/counterautoscalers/status:get",
+        "autoscaling.highgopress.io/counterautoscalers/status:patch",
+        "autoscaling.highgopress.io/counterautoscalers/status:update",
+        "autoscaling.highgopress.io/counterautoscalers:get",
+        "autoscaling.highgopress.io/counterautoscalers:list",
+        "autoscaling.highgopress.io/counterautoscalers:watch",
+        "autoscaling/horizontalpodautoscalers:list",
+        "coordination.k8s.io/leases:create",
+        "coordination.k8s.io/leases:get",
+        "coordination.k8s.io/leases:update",
+      ],
+    );
     const binding = find(objs, "RoleBinding", `${FN}-autoscaler`)!;
     assert.deepEqual(binding.subjects, [{ kind: "ServiceAccount", name: `${FN}-autoscaler`, namespace: NS }]);
     assert.equal(podSpec(find(objs, "Deployment", `${FN}-autoscaler`)!).serviceAccountName, `${FN}-autoscaler`);
