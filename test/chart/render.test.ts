@@ -4,6 +4,8 @@
  * values with a message that names the problem.
  */
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { COMPONENTS, chartDir, ensureHelm, helm, id, podSpec, render, valueSets, valuesArgs } from "./tools.js";
 
@@ -41,6 +43,13 @@ describe("helm lint and template", () => {
       assert.ok(deployments.includes("hgp-highgopress-counter"));
     });
   }
+});
+
+test("the chart's Kafka broker is the version the local tests run", () => {
+  const tested = /^KAFKA_VERSION=(\S+)$/m.exec(readFileSync(join(chartDir, "../../scripts/kafka.sh"), "utf8"))?.[1];
+  const kafka = render(valueSets().find((s) => s.name === "default") ?? valueSets()[0]!).find((o) => o.kind === "StatefulSet" && /kafka/.test(o.metadata.name));
+  assert.ok(tested && kafka, "no KAFKA_VERSION in scripts/kafka.sh or no Kafka StatefulSet rendered");
+  assert.equal(podSpec(kafka).containers[0].image, `apache/kafka:${tested}`);
 });
 
 describe("values.schema.json", () => {
