@@ -6,11 +6,15 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 
-/** utime + stime in clock ticks from /proc/<pid>/stat (comm may hold spaces and parentheses). */
+/**
+ * utime + stime + cutime + cstime in clock ticks from /proc/<pid>/stat (comm
+ * may hold spaces and parentheses). Children's time counts once they are
+ * reaped: Redis' AOF-rewrite child is part of Redis' cost.
+ */
 export function parseStatTicks(stat: string): number {
   const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // rest[0] is field 3 (state); utime and stime are fields 14 and 15.
-  return Number(rest[11]) + Number(rest[12]);
+  // rest[0] is field 3 (state); utime, stime, cutime, cstime are fields 14-17.
+  return Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14]);
 }
 
 /** VmRSS in kB from /proc/<pid>/status. */

@@ -40,7 +40,7 @@ const { values: args } = parseArgs({
     levels: { type: "string" },
     scenarios: { type: "string" },
     repeat: { type: "string", default: "1" },
-    threads: { type: "string", default: "2" },
+    threads: { type: "string", default: "1" },
     profile: { type: "string", default: "" },
     env: { type: "string", multiple: true, default: [] },
     infra: { type: "string", default: INFRA.join(",") },

@@ -11,18 +11,21 @@ import { countKey, rankKey } from "./buckets.js";
  */
 // KEYS: per event: seen marker, rank bucket, count bucket.
 // ARGV: seen ttl, bucket ttl, then per event: resource_id, delta, increment_count.
+// A chunk's events share a few hour buckets: each bucket's TTL is set once per call, not per event.
 const APPLY_SCRIPT = `
 local applied = 0
+local touched = {}
 for i = 1, #KEYS / 3 do
   if redis.call('SET', KEYS[3 * i - 2], '1', 'NX', 'EX', ARGV[1]) then
     local a = 3 * i
     redis.call('ZINCRBY', KEYS[3 * i - 1], ARGV[a + 1], ARGV[a])
     redis.call('ZINCRBY', KEYS[3 * i], ARGV[a + 2], ARGV[a])
-    redis.call('EXPIRE', KEYS[3 * i - 1], ARGV[2])
-    redis.call('EXPIRE', KEYS[3 * i], ARGV[2])
+    touched[KEYS[3 * i - 1]] = true
+    touched[KEYS[3 * i]] = true
     applied = applied + 1
   end
 end
+for key in pairs(touched) do redis.call('EXPIRE', key, ARGV[2]) end
 return applied
 `;
 

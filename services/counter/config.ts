@@ -14,6 +14,7 @@ export function loadCounterConfig(source: EnvSource = process.env) {
     kafkaPartitions: env.int("KAFKA_PARTITIONS", 3, { min: 1, max: 1000 }),
     outboxStream: env.string("OUTBOX_STREAM", "outbox:counter-events"),
     outboxBatch: env.int("OUTBOX_RELAY_BATCH", 1_000, { min: 1, max: 10_000 }),
+    outboxLingerMs: env.int("OUTBOX_RELAY_LINGER_MS", 10, { min: 0, max: 1_000 }),
     outboxClaimIdleMs: env.int("OUTBOX_CLAIM_IDLE_MS", 30_000, { min: 1_000, max: 3_600_000 }),
     idempotencyTtlSeconds: env.int("IDEMPOTENCY_TTL_SECONDS", 86_400, { min: 1, max: 30 * 86_400 }),
     maxBatch: env.int("COUNTER_MAX_BATCH", 10_000, { min: 1, max: 100_000 }),

@@ -38,6 +38,7 @@ const relay = createOutboxRelay({
   group: "outbox-relay",
   batchSize: config.outboxBatch,
   blockMs: 1_000,
+  lingerMs: config.outboxLingerMs,
   claimIdleMs: config.outboxClaimIdleMs,
   logger,
   onPublished: metrics.onPublished,

@@ -128,9 +128,9 @@ describe("wrk results", () => {
 });
 
 describe("/proc parsing", () => {
-  it("reads utime + stime even when the command name has spaces and parentheses", () => {
-    const stat = "1234 (node (x) y) S 1 1234 1234 0 -1 4194304 100 0 0 0 250 75 0 0 20 0 11 0 500 1000 2000";
-    assert.equal(parseStatTicks(stat), 325);
+  it("reads utime + stime + children's times even when the command name has spaces and parentheses", () => {
+    const stat = "1234 (node (x) y) S 1 1234 1234 0 -1 4194304 100 0 0 0 250 75 10 5 20 0 11 0 500 1000 2000";
+    assert.equal(parseStatTicks(stat), 340);
   });
 
   it("reads VmRSS and machine ticks", () => {
