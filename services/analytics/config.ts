@@ -13,6 +13,7 @@ export function loadAnalyticsConfig(source: EnvSource = process.env) {
     kafkaTopic: env.string("KAFKA_TOPIC", "counter-events"),
     kafkaPartitions: env.int("KAFKA_PARTITIONS", 3, { min: 1, max: 1000 }),
     groupId: env.string("ANALYTICS_GROUP_ID", "highgopress-analytics"),
+    sessionTimeoutMs: env.int("ANALYTICS_SESSION_TIMEOUT_MS", 10_000, { min: 6_000, max: 300_000 }),
     applyChunk: env.int("ANALYTICS_APPLY_CHUNK", 500, { min: 1, max: 10_000 }),
     dedupTtlSeconds: env.int("ANALYTICS_DEDUP_TTL_SECONDS", 8 * 86_400, { min: 60, max: 90 * 86_400 }),
     bucketTtlSeconds: env.int("ANALYTICS_BUCKET_TTL_SECONDS", 31 * 86_400, { min: 3_600, max: 400 * 86_400 }),

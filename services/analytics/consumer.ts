@@ -11,6 +11,11 @@ export interface EventConsumerOptions {
   topic: string;
   partitions: number;
   groupId: string;
+  /**
+   * A consumer that stops heartbeating (killed) holds its partitions this
+   * long before the group gives them to a live member (kafkajs default 30 s).
+   */
+  sessionTimeoutMs?: number;
   applier: EventApplier;
   /** Events per Redis script call. */
   chunkSize: number;
@@ -114,10 +119,13 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
   }
 
   async function runOnce(): Promise<void> {
+    const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
     consumer = kafka.consumer({
       groupId: options.groupId,
       allowAutoTopicCreation: false,
       retry: { retries: 5 },
+      sessionTimeout,
+      heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 10)),
       // Each fetch waits up to 100 ms for 16 KB (~150 events): under load batches are the same, at
       // low load the broker answers ten fetches a second instead of one per event.
       minBytes: 16 * 1024,

@@ -49,6 +49,7 @@ const consumer = createEventConsumer({
   topic: config.kafkaTopic,
   partitions: config.kafkaPartitions,
   groupId: config.groupId,
+  sessionTimeoutMs: config.sessionTimeoutMs,
   applier: createEventApplier(redis, { dedupTtlSeconds: config.dedupTtlSeconds, bucketTtlSeconds: config.bucketTtlSeconds }),
   chunkSize: config.applyChunk,
   logger,

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance } from "fastify";
+import Fastify, { type FastifyInstance, type FastifyReply } from "fastify";
 import type { Registry } from "prom-client";
 import { renderMetrics } from "../lib/exposition.js";
 import { instrumentHttp } from "../lib/http-telemetry.js";
@@ -31,6 +31,16 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     return503OnClosing: true,
     trustProxy: options.trustProxyHops ? (_address: string, hop: number) => hop < options.trustProxyHops! : false,
+    // Ids are up to 128 characters (DESIGN.md §2); longer ones get the schema's 400, absurd ones a 414.
+    maxParamLength: 256,
+    // A client that trickles its request (slowloris) is cut off instead of holding a connection.
+    requestTimeout: 30_000,
+    // Malformed URLs answer in the API's error shape, without echoing the URL.
+    frameworkErrors: (error, _request, reply) => {
+      const r = reply as unknown as FastifyReply;
+      if (error.code === "FST_ERR_MAX_PARAM_LENGTH") return r.code(414).send({ status: "error", error: "a path segment is longer than 256 characters" });
+      return r.code(400).send({ status: "error", error: "the URL is not validly percent-encoded" });
+    },
   });
   // RED metrics and spans for every route registered from here on.
   instrumentHttp(app, options.registry);

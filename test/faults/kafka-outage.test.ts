@@ -1,0 +1,88 @@
+import assert from "node:assert/strict";
+import { after, before, test } from "node:test";
+import { eventually, infra, sleep, startStack, type Stack } from "../support/stack.js";
+import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, percentile, runLoad, summarize, type Outcome } from "./support/load.js";
+import { report } from "./support/report.js";
+
+/**
+ * Kafka stopped for 30 s under a steady write load: every write still
+ * succeeds (Redis and the outbox do not need Kafka), the outbox grows, and
+ * once Kafka is back it drains into analytics with nothing lost and nothing
+ * counted twice.
+ */
+const OUTAGE_MS = Number(process.env.FAULT_KAFKA_OUTAGE_MS ?? 30_000);
+
+let stack: Stack;
+before(async () => {
+  stack = await startStack();
+  stack.redis.on("error", () => undefined);
+});
+after(() => stack?.stop());
+
+test(`Kafka down for ${OUTAGE_MS / 1000} s during writes: writes succeed, the outbox drains after, nothing lost or doubled`, { timeout: 240_000 }, async () => {
+  const ledger = new IncrementLedger(`kafka-${stack.runId}-`, stack.counterType("kafkaout"));
+  const outcomes: Outcome[] = [];
+  let outage = { from: 0, to: 0 };
+  let running = true;
+  const load = runLoad({
+    origin: stack.gatewayUrl,
+    connections: 16,
+    ratePerSecond: 200,
+    durationMs: 180_000,
+    timeoutMs: 5_000,
+    stop: () => !running,
+    next: ledger.request,
+    onResult: (i, o) => {
+      ledger.record(i, o);
+      outcomes[i] = o;
+    },
+  });
+
+  let kafkaUp = false;
+  let outboxAtPeak = 0;
+  try {
+    await sleep(3_000);
+    await infra("kafka", "stop");
+    outage.from = Date.now();
+    await sleep(OUTAGE_MS);
+    outboxAtPeak = await stack.redis.xlen(stack.env.OUTBOX_STREAM!);
+    outage.to = Date.now();
+    await infra("kafka", "start");
+    kafkaUp = true;
+    await sleep(2_000);
+  } finally {
+    running = false;
+    if (!kafkaUp) await infra("kafka", "start");
+  }
+  await load;
+
+  const during = outcomes.filter((o) => o && o.sentAt >= outage.from && o.sentAt < outage.to);
+  const duringLatency = during.map((o) => o.latencyMs);
+  const failed = outcomes.filter((o) => o && o.status !== 200);
+  assert.equal(failed.length, 0, `every write succeeds, Kafka or not: ${JSON.stringify(failed.slice(0, 3))}`);
+  assert.ok(during.length > (OUTAGE_MS / 1000) * 150, `load kept going during the outage (${during.length} writes)`);
+  assert.ok(outboxAtPeak > during.length * 0.9, `the outbox held the outage's events (${outboxAtPeak} entries)`);
+
+  const check = await checkLedger(stack.redis, ledger);
+  assert.deepEqual(check.problems.slice(0, 10), []);
+  const drainStart = Date.now();
+  await eventually("the outbox to drain", async () => ((await stack.redis.xlen(stack.env.OUTBOX_STREAM!)) === 0 ? true : undefined), 90_000, 250);
+  const drainMs = Date.now() - drainStart;
+  await expectAnalyticsEqualsRedis(stack.gatewayUrl, check, ledger.counterType, 120_000);
+
+  report("kafka-outage", {
+    outageSeconds: Math.round((outage.to - outage.from) / 1000),
+    writesDuringOutage: during.length,
+    p50DuringOutageMs: Number(percentile(duringLatency, 50).toFixed(1)),
+    p99DuringOutageMs: Number(percentile(duringLatency, 99).toFixed(1)),
+    maxDuringOutageMs: Number(percentile(duringLatency, 100).toFixed(1)),
+    outboxAtPeak,
+    outboxDrainMsAfterKafkaReady: drainMs,
+    requests: check.requests,
+    acknowledged: check.acknowledged,
+    acknowledgedSum: check.acknowledgedSum,
+    storedSum: check.storedSum,
+    analyticsEqualsRedis: true,
+  });
+  await dropLedgerKeys(stack.redis, ledger);
+});
