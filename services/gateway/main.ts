@@ -10,7 +10,8 @@ import { createDownstream } from "./downstream.js";
 
 const logger = createLogger("gateway");
 const config = loadGatewayConfig();
-const telemetry = await startTelemetry("gateway", logger);
+// Synchronous context propagation: the gateway pays per request for async hooks (sync-context.ts).
+const telemetry = await startTelemetry("gateway", logger, { context: "sync" });
 const registry = createRegistry("gateway");
 const batchSize = new Histogram({
   name: "highgopress_gateway_coalesced_batch_size",

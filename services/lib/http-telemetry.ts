@@ -28,9 +28,11 @@ declare module "fastify" {
 
 type Hook = (request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) => void;
 
-function appendHook(options: RouteOptions, name: "onRequest" | "preHandler" | "onResponse", hook: Hook): void {
-  const existing = options[name] as Hook | Hook[] | undefined;
-  (options as unknown as Record<string, Hook[]>)[name] = existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook];
+type ErrorHook = (request: FastifyRequest, reply: FastifyReply, error: Error, done: () => void) => void;
+
+function appendHook<H extends Hook | ErrorHook = Hook>(options: RouteOptions, name: "onRequest" | "preHandler" | "onResponse" | "onError", hook: H): void {
+  const existing = options[name] as H | H[] | undefined;
+  (options as unknown as Record<string, H[]>)[name] = existing === undefined ? [hook] : Array.isArray(existing) ? [...existing, hook] : [existing, hook];
 }
 
 export function instrumentHttp(app: FastifyInstance, registry: Registry): void {
@@ -91,6 +93,14 @@ export function instrumentHttp(app: FastifyInstance, registry: Registry): void {
       done();
     });
     appendHook(options, "preHandler", (request, _reply, done) => {
+      const span = request.hgpSpan;
+      if (span === null) return done();
+      context.with(trace.setSpan(context.active(), span), done);
+    });
+    // The error handler runs synchronously after onError hooks: with the
+    // span active there, its log lines carry the trace ids whatever the
+    // context manager (a synchronous one loses the context across awaits).
+    appendHook<ErrorHook>(options, "onError", (request, _reply, _error, done) => {
       const span = request.hgpSpan;
       if (span === null) return done();
       context.with(trace.setSpan(context.active(), span), done);

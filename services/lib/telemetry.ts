@@ -7,8 +7,17 @@
  * here answers "not traced" after one boolean check, and the OTel API is the
  * no-op one. With tracing on, a request that is not sampled costs one
  * Math.random() at the edge (`sampleNewTrace`) and nothing else: no span
- * object, no context switch. Only sampled work creates spans and enters an
- * AsyncLocalStorage context.
+ * object, no context switch. Only sampled work creates spans and enters a
+ * context.
+ *
+ * Context propagation (TRACING_CONTEXT): `async` is the SDK's
+ * AsyncLocalStorage manager, which keeps the active span across awaits (so
+ * every log line of traced work carries its trace id) but switches Node's
+ * async hooks on for the whole process once the first span is entered, a
+ * cost every later request pays; `sync` (sync-context.ts) carries the
+ * context through synchronous calls only, at no cost per request. Each
+ * service picks its default: the gateway, where the cost is per request,
+ * `sync`; counter and analytics, where it is per batch, `async`.
  *
  * Sampling: the edge decides for new traces (ratio from
  * OTEL_TRACES_SAMPLER_ARG, default 0.01); an incoming W3C `traceparent`
@@ -31,6 +40,7 @@ import {
 } from "@opentelemetry/api";
 import { EnvReader, type EnvSource } from "./config.js";
 import type { Logger } from "./logger.js";
+import { SyncContextManager } from "./sync-context.js";
 
 export { SpanKind, SpanStatusCode, context, trace, type Context, type Span, type SpanContext };
 
@@ -53,7 +63,11 @@ export interface TelemetryConfig {
   sampler: (typeof SAMPLERS)[number];
   /** Probability that a new trace (no sampled parent) is recorded. */
   ratio: number;
+  /** How the active context travels: across awaits (AsyncLocalStorage) or through synchronous calls only. */
+  context: (typeof CONTEXT_MANAGERS)[number];
 }
+
+export const CONTEXT_MANAGERS = ["async", "sync"] as const;
 
 /**
  * TRACING_EXPORTER (otlp|jaeger|none, default otlp), OTEL_SERVICE_NAME
@@ -61,9 +75,14 @@ export interface TelemetryConfig {
  * http://127.0.0.1:4318) or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
  * OTEL_EXPORTER_JAEGER_ENDPOINT (default http://127.0.0.1:14268/api/traces),
  * OTEL_TRACES_SAMPLER (default parentbased_traceidratio) and
- * OTEL_TRACES_SAMPLER_ARG (0..1, default 0.01).
+ * OTEL_TRACES_SAMPLER_ARG (0..1, default 0.01), TRACING_CONTEXT (async|sync,
+ * default `defaultContext`).
  */
-export function loadTelemetryConfig(service: string, source: EnvSource = process.env): TelemetryConfig {
+export function loadTelemetryConfig(
+  service: string,
+  source: EnvSource = process.env,
+  defaultContext: TelemetryConfig["context"] = "async",
+): TelemetryConfig {
   const env = new EnvReader(source);
   const sdkDisabled = env.bool("OTEL_SDK_DISABLED", false);
   const exporter = env.oneOf("TRACING_EXPORTER", "otlp", EXPORTERS);
@@ -80,6 +99,7 @@ export function loadTelemetryConfig(service: string, source: EnvSource = process
     jaegerEndpoint: env.url("OTEL_EXPORTER_JAEGER_ENDPOINT", "http://127.0.0.1:14268/api/traces", ["http:", "https:"]),
     sampler,
     ratio: sampler.endsWith("always_on") ? 1 : sampler.endsWith("always_off") ? 0 : arg,
+    context: env.oneOf("TRACING_CONTEXT", defaultContext, CONTEXT_MANAGERS),
   };
   env.done();
   return config;
@@ -113,8 +133,13 @@ export interface Telemetry {
  * sampler, the exporter chosen by configuration and no auto-instrumentation.
  * Call once, first thing in main.ts.
  */
-export async function startTelemetry(service: string, logger: Logger, source: EnvSource = process.env): Promise<Telemetry> {
-  const config = loadTelemetryConfig(service, source);
+export async function startTelemetry(
+  service: string,
+  logger: Logger,
+  defaults: { context?: TelemetryConfig["context"] } = {},
+  source: EnvSource = process.env,
+): Promise<Telemetry> {
+  const config = loadTelemetryConfig(service, source, defaults.context);
   if (config.exporter === "none") {
     logger.info({ exporter: "none" }, "tracing off");
     return { config, shutdown: async () => undefined };
@@ -140,6 +165,7 @@ export async function startTelemetry(service: string, logger: Logger, source: En
     spanProcessors: [new BatchSpanProcessor(exporter)],
     textMapPropagator: new W3CTraceContextPropagator(),
     instrumentations: [],
+    ...(config.context === "sync" ? { contextManager: new SyncContextManager() } : {}),
     // Metrics go through prom-client and logs through pino: no OTel exporters for them.
     metricReaders: [],
     logRecordProcessors: [],
@@ -154,6 +180,7 @@ export async function startTelemetry(service: string, logger: Logger, source: En
       endpoint: config.exporter === "jaeger" ? config.jaegerEndpoint : config.otlpTracesUrl,
       sampler: config.sampler,
       ratio: config.ratio,
+      context: config.context,
       serviceName: config.serviceName,
     },
     "tracing on",

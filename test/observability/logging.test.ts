@@ -11,8 +11,7 @@ import { pathToFileURL } from "node:url";
 import { describe, test } from "node:test";
 import { freePort, repoRoot } from "../support/stack.js";
 
-describe("logs", () => {
-  test("every line logged in a traced context carries trace_id and span_id; others carry none", async () => {
+async function run(contextManager: "async" | "sync") {
     const lib = (name: string) => pathToFileURL(join(repoRoot, "dist/services/lib", name)).href;
     const script = `
       import { createLogger } from ${JSON.stringify(lib("logger.js"))};
@@ -35,7 +34,14 @@ describe("logs", () => {
     const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
       encoding: "utf8",
       timeout: 30_000,
-      env: { ...process.env, TRACING_EXPORTER: "otlp", OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`, OTEL_TRACES_SAMPLER_ARG: "1", LOG_LEVEL: "info" },
+      env: {
+        ...process.env,
+        TRACING_EXPORTER: "otlp",
+        TRACING_CONTEXT: contextManager,
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+        OTEL_TRACES_SAMPLER_ARG: "1",
+        LOG_LEVEL: "info",
+      },
     });
     assert.equal(r.status, 0, r.stderr);
     const lines = r.stdout
@@ -45,11 +51,24 @@ describe("logs", () => {
     const byMsg = (msg: string) => lines.find((l) => l.msg === msg)!;
     const expected = byMsg("expected ids").expected as { traceId: string; spanId: string };
     assert.match(expected.traceId, /^[0-9a-f]{32}$/);
+    assert.equal(byMsg("tracing on").context, contextManager);
+    return { byMsg, expected };
+}
+
+describe("logs", () => {
+  test("with the async context manager, every line logged in a traced context carries trace_id and span_id; others carry none", async () => {
+    const { byMsg, expected } = await run("async");
     for (const msg of ["inside, synchronously", "inside, after an await"]) {
       assert.equal(byMsg(msg).trace_id, expected.traceId, msg);
       assert.equal(byMsg(msg).span_id, expected.spanId, msg);
     }
     assert.equal(byMsg("outside").trace_id, undefined);
-    assert.equal(byMsg("tracing on").service, "logtest");
+  });
+
+  test("with the sync context manager (the gateway's), lines logged while the span is entered carry the ids", async () => {
+    const { byMsg, expected } = await run("sync");
+    assert.equal(byMsg("inside, synchronously").trace_id, expected.traceId);
+    assert.equal(byMsg("inside, synchronously").span_id, expected.spanId);
+    assert.equal(byMsg("outside").trace_id, undefined);
   });
 });
