@@ -32,6 +32,8 @@ const tracingEnv = (exporter: "otlp" | "jaeger") => ({
   OTEL_TRACES_SAMPLER: "parentbased_traceidratio",
   OTEL_TRACES_SAMPLER_ARG: "0",
   OTEL_BSP_SCHEDULE_DELAY: "200",
+  // One batch call in flight at a time, so concurrent requests surely meet in the coalescing queue.
+  COALESCE_MAX_IN_FLIGHT: "1",
 });
 
 /** Waits until the trace holds spans matching every predicate (spans arrive per service, in batches). */
@@ -116,7 +118,7 @@ describe("traces in Jaeger", { timeout: 180_000 }, () => {
   });
 
   test("a coalesced batch call links every traced request it carries", async () => {
-    const n = 12;
+    const n = 20;
     const traces = Array.from({ length: n }, () => hex(16));
     const type = stack.counterType("view");
     // Sent together, they meet in the gateway's coalescing queue and ride in shared batch calls.
