@@ -65,13 +65,24 @@ export function entryTraceparent(fields: readonly string[]): string | undefined 
 
 /**
  * A PRODUCER span for a traced publish: child of the first traced entry's
- * context, linked to the other traced entries. Messages of the parent's
- * trace carry the publish span's context in their traceparent header (so
- * analytics continues below it); other traced messages keep their own.
+ * context, linked to the other traced counter batches. The entries of one
+ * counter batch share its traceparent; one message per counter batch keeps
+ * it as a header (the one of the parent's batch gets the publish span's
+ * context, so analytics continues below it), the others drop it: the
+ * consumer links each traced batch once instead of parsing every message.
  */
 function tracePublish(entries: StreamEntry[], messages: Message[], topic: string): Span | undefined {
   if (!tracingEnabled()) return undefined;
-  const traced = batchParent(entries, ([, fields]) => parseTraceparent(entryTraceparent(fields)));
+  let lastTp: string | undefined;
+  let lastContext: ReturnType<typeof parseTraceparent>;
+  const traced = batchParent(entries, ([, fields]) => {
+    const tp = entryTraceparent(fields);
+    if (tp !== lastTp) {
+      lastTp = tp;
+      lastContext = parseTraceparent(tp);
+    }
+    return lastContext;
+  });
   if (!traced) return undefined;
   const span = getTracer().startSpan(
     `publish ${topic}`,
@@ -89,9 +100,16 @@ function tracePublish(entries: StreamEntry[], messages: Message[], topic: string
   );
   const own = formatTraceparent(span.spanContext());
   const prefix = `00-${span.spanContext().traceId}-`;
+  const seen = new Set<string>();
   for (const m of messages) {
     const tp = m.headers?.traceparent;
-    if (typeof tp === "string" && tp.startsWith(prefix)) m.headers!.traceparent = own;
+    if (typeof tp !== "string") continue;
+    if (seen.has(tp)) {
+      m.headers = undefined;
+      continue;
+    }
+    seen.add(tp);
+    if (tp.startsWith(prefix)) m.headers!.traceparent = own;
   }
   return span;
 }

@@ -283,7 +283,9 @@ export function endSpan(span: Span | undefined, err?: unknown): void {
 /**
  * For work that carries many traced items (a coalesced batch, a Kafka
  * batch): the parent is the first sampled item's context, every other
- * sampled item becomes a link. Undefined when none is sampled.
+ * distinct sampled context becomes a link (items written under one span,
+ * e.g. the outbox entries of one counter batch, give one link). Undefined
+ * when none is sampled.
  */
 export function batchParent<T>(
   items: readonly T[],
@@ -291,6 +293,7 @@ export function batchParent<T>(
 ): { parent: Context; links: Link[] } | undefined {
   let first: SpanContext | undefined;
   let links: Link[] | undefined;
+  let seen: Set<string> | undefined;
   for (const item of items) {
     const sc = spanContextOf(item);
     if (!isSampled(sc)) continue;
@@ -298,7 +301,10 @@ export function batchParent<T>(
       first = sc;
       continue;
     }
-    if (sc.traceId === first.traceId && sc.spanId === first.spanId) continue;
+    if (sc.spanId === first.spanId && sc.traceId === first.traceId) continue;
+    const id = sc.traceId + sc.spanId;
+    if ((seen ??= new Set([first.traceId + first.spanId])).has(id)) continue;
+    seen.add(id);
     (links ??= []).push({ context: sc });
   }
   if (!first) return undefined;
