@@ -1,8 +1,8 @@
 /**
  * Log lines carry the active span's trace_id and span_id: a child process
  * starts the real telemetry (OTLP exporter to an address nobody listens on;
- * export failures do not matter here) and logs through createLogger inside
- * and outside a span.
+ * export failures do not matter here) with either context manager and logs
+ * through createLogger inside and outside a span.
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
@@ -12,47 +12,47 @@ import { describe, test } from "node:test";
 import { freePort, repoRoot } from "../support/stack.js";
 
 async function run(contextManager: "async" | "sync") {
-    const lib = (name: string) => pathToFileURL(join(repoRoot, "dist/services/lib", name)).href;
-    const script = `
-      import { createLogger } from ${JSON.stringify(lib("logger.js"))};
-      import { startTelemetry, getTracer, context, trace, entryContext } from ${JSON.stringify(lib("telemetry.js"))};
-      const logger = createLogger("logtest");
-      const telemetry = await startTelemetry("logtest", logger);
-      logger.info("outside");
-      const span = getTracer().startSpan("work", {}, entryContext(undefined));
-      await context.with(trace.setSpan(context.active(), span), async () => {
-        logger.info("inside, synchronously");
-        await new Promise((r) => setTimeout(r, 5));
-        logger.warn({ detail: 1 }, "inside, after an await");
-      });
-      const sc = span.spanContext();
-      span.end();
-      logger.info({ expected: sc }, "expected ids");
-      await telemetry.shutdown().catch(() => {});
-    `;
-    const port = await freePort();
-    const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
-      encoding: "utf8",
-      timeout: 30_000,
-      env: {
-        ...process.env,
-        TRACING_EXPORTER: "otlp",
-        TRACING_CONTEXT: contextManager,
-        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
-        OTEL_TRACES_SAMPLER_ARG: "1",
-        LOG_LEVEL: "info",
-      },
+  const lib = (name: string) => pathToFileURL(join(repoRoot, "dist/services/lib", name)).href;
+  const script = `
+    import { createLogger } from ${JSON.stringify(lib("logger.js"))};
+    import { startTelemetry, getTracer, context, trace, entryContext } from ${JSON.stringify(lib("telemetry.js"))};
+    const logger = createLogger("logtest");
+    const telemetry = await startTelemetry("logtest", logger);
+    logger.info("outside");
+    const span = getTracer().startSpan("work", {}, entryContext(undefined));
+    await context.with(trace.setSpan(context.active(), span), async () => {
+      logger.info("inside, synchronously");
+      await new Promise((r) => setTimeout(r, 5));
+      logger.warn({ detail: 1 }, "inside, after an await");
     });
-    assert.equal(r.status, 0, r.stderr);
-    const lines = r.stdout
-      .split("\n")
-      .filter((l) => l.startsWith("{"))
-      .map((l) => JSON.parse(l) as Record<string, unknown>);
-    const byMsg = (msg: string) => lines.find((l) => l.msg === msg)!;
-    const expected = byMsg("expected ids").expected as { traceId: string; spanId: string };
-    assert.match(expected.traceId, /^[0-9a-f]{32}$/);
-    assert.equal(byMsg("tracing on").context, contextManager);
-    return { byMsg, expected };
+    const sc = span.spanContext();
+    span.end();
+    logger.info({ expected: sc }, "expected ids");
+    await telemetry.shutdown().catch(() => {});
+  `;
+  const port = await freePort();
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", script], {
+    encoding: "utf8",
+    timeout: 30_000,
+    env: {
+      ...process.env,
+      TRACING_EXPORTER: "otlp",
+      TRACING_CONTEXT: contextManager,
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+      OTEL_TRACES_SAMPLER_ARG: "1",
+      LOG_LEVEL: "info",
+    },
+  });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stdout
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+  const byMsg = (msg: string) => lines.find((l) => l.msg === msg)!;
+  const expected = byMsg("expected ids").expected as { traceId: string; spanId: string };
+  assert.match(expected.traceId, /^[0-9a-f]{32}$/);
+  assert.equal(byMsg("tracing on").context, contextManager);
+  return { byMsg, expected };
 }
 
 describe("logs", () => {
