@@ -12,9 +12,17 @@ export function hourStart(ms: number): number {
   return Math.floor(ms / HOUR_MS) * HOUR_MS;
 }
 
-/** `2026112214` for 14:00-15:00 UTC on 22 Nov 2026. */
+let lastHour = Number.NaN;
+let lastHourId = "";
+
+/** `2026112214` for 14:00-15:00 UTC on 22 Nov 2026. Remembers the last hour: events come in runs of the same hour. */
 export function hourId(ms: number): string {
-  return new Date(hourStart(ms)).toISOString().slice(0, 13).replace(/[-T]/g, "");
+  const hour = hourStart(ms);
+  if (hour !== lastHour) {
+    lastHourId = new Date(hour).toISOString().slice(0, 13).replace(/[-T]/g, "");
+    lastHour = hour;
+  }
+  return lastHourId;
 }
 
 /** Hour starts of the range, oldest first. */

@@ -80,9 +80,16 @@ for g = 1, n do
   out[g] = value or 0
   local folded = count + (extraCount[g] or 0)
   if folded > 0 then
-    redis.call('XADD', KEYS[1], '*', 'r', ARGV[base + 2], 't', ARGV[base + 3],
-      'd', string.format('%d', delta), 'n', string.format('%d', folded),
-      'v', string.format('%d', value), 'ts', ARGV[1], 'tp', ARGV[5])
+    -- 'tp' only for traced batches: an empty field in every entry costs Redis and the relay for nothing.
+    if ARGV[5] == '' then
+      redis.call('XADD', KEYS[1], '*', 'r', ARGV[base + 2], 't', ARGV[base + 3],
+        'd', string.format('%d', delta), 'n', string.format('%d', folded),
+        'v', string.format('%d', value), 'ts', ARGV[1])
+    else
+      redis.call('XADD', KEYS[1], '*', 'r', ARGV[base + 2], 't', ARGV[base + 3],
+        'd', string.format('%d', delta), 'n', string.format('%d', folded),
+        'v', string.format('%d', value), 'ts', ARGV[1], 'tp', ARGV[5])
+    end
   end
 end
 return out
