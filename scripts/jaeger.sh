@@ -99,28 +99,11 @@ start() {
 }
 
 status() {
-  local pid
-  if pid=$(running_pid $NAME) && ready; then
-    info $NAME "running (pid $pid) UI $UI_URL, OTLP grpc 127.0.0.1:$JAEGER_OTLP_GRPC_PORT http 127.0.0.1:$JAEGER_OTLP_HTTP_PORT"
-    return 0
-  elif [[ -n ${pid:-} ]]; then
-    info $NAME "process $pid is up but not answering on $UI_URL / OTLP ports"
-    return 1
-  fi
-  info $NAME "not running"
-  return 1
+  report_status $NAME ready "UI $UI_URL, OTLP grpc 127.0.0.1:$JAEGER_OTLP_GRPC_PORT http 127.0.0.1:$JAEGER_OTLP_HTTP_PORT" "not answering on $UI_URL / OTLP ports"
 }
 
 case ${1:-} in
-  start | stop | restart) lock_service $NAME ;;
-esac
-
-case ${1:-} in
-  start) start ;;
-  stop) stop_service $NAME ;;
-  restart) stop_service $NAME && start ;;
-  status) status ;;
-  logs) show_logs $NAME "${2:-}" ;;
+  start | stop | restart | status | logs) service_command $NAME "$@" ;;
   build) build ;;
   *) usage_exit $NAME "|build" ;;
 esac

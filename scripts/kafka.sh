@@ -196,6 +196,7 @@ start() {
   info $NAME "ready (pid $(running_pid $NAME)) on $BOOTSTRAP after $(elapsed); log $(log_file $NAME)"
 }
 
+# Its own status: the topic list is only known after the metadata check.
 status() {
   local pid
   if ! pid=$(running_pid $NAME); then
@@ -215,15 +216,7 @@ need_jars() {
 }
 
 case ${1:-} in
-  start | stop | restart) lock_service $NAME ;;
-esac
-
-case ${1:-} in
-  start) start ;;
-  stop) stop_service $NAME ;;
-  restart) stop_service $NAME && start ;;
-  status) status ;;
-  logs) show_logs $NAME "${2:-}" ;;
+  start | stop | restart | status | logs) service_command $NAME "$@" ;;
   topic-create)
     [[ $# -eq 3 ]] || usage_exit $NAME "|topic-create NAME PARTITIONS"
     need_jars

@@ -311,6 +311,38 @@ show_logs() {
   fi
 }
 
+# report_status NAME CHECK UP_TEXT STUCK_TEXT -> "running (pid N) UP_TEXT" when
+# the process runs and CHECK succeeds, else says what is wrong and fails.
+report_status() {
+  local name=$1 check=$2 up=$3 stuck=$4 pid
+  if ! pid=$(running_pid "$name"); then
+    info "$name" "not running"
+    return 1
+  fi
+  if "$check"; then
+    info "$name" "running (pid $pid) $up"
+    return 0
+  fi
+  info "$name" "process $pid is up but $stuck"
+  return 1
+}
+
+# service_command NAME start|stop|restart|status|logs [ARG] -> the commands every
+# server script shares, run with the script's own start and status functions.
+service_command() {
+  local name=$1 cmd=${2:-}
+  case $cmd in
+    start | stop | restart) lock_service "$name" ;;
+  esac
+  case $cmd in
+    start) start ;;
+    stop) stop_service "$name" ;;
+    restart) stop_service "$name" && start ;;
+    status) status ;;
+    logs) show_logs "$name" "${3:-}" ;;
+  esac
+}
+
 usage_exit() {
   local name=$1 extra=${2:-}
   echo "usage: scripts/$name.sh start|stop|restart|status|logs [-f]$extra" >&2

@@ -171,28 +171,11 @@ start() {
 }
 
 status() {
-  local pid
-  if pid=$(running_pid $NAME) && ready; then
-    info $NAME "running (pid $pid) at $URL (config $CONF)"
-    return 0
-  elif [[ -n ${pid:-} ]]; then
-    info $NAME "process $pid is up but $URL/-/ready does not answer"
-    return 1
-  fi
-  info $NAME "not running ($URL)"
-  return 1
+  report_status $NAME ready "at $URL (config $CONF)" "$URL/-/ready does not answer"
 }
 
 case ${1:-} in
-  start | stop | restart) lock_service $NAME ;;
-esac
-
-case ${1:-} in
-  start) start ;;
-  stop) stop_service $NAME ;;
-  restart) stop_service $NAME && start ;;
-  status) status ;;
-  logs) show_logs $NAME "${2:-}" ;;
+  start | stop | restart | status | logs) service_command $NAME "$@" ;;
   reload) reload ;;
   config)
     render_config || true

@@ -86,28 +86,11 @@ start() {
 }
 
 status() {
-  local pid
-  if pid=$(running_pid $NAME) && answers; then
-    info $NAME "running (pid $pid) redis://127.0.0.1:$REDIS_PORT keys=$(rcli dbsize 2>/dev/null || echo '?')"
-    return 0
-  elif [[ -n ${pid:-} ]]; then
-    info $NAME "process $pid is up but not answering on port $REDIS_PORT"
-    return 1
-  fi
-  info $NAME "not running"
-  return 1
+  report_status $NAME answers "redis://127.0.0.1:$REDIS_PORT keys=$(rcli dbsize 2>/dev/null || echo '?')" "not answering on port $REDIS_PORT"
 }
 
 case ${1:-} in
-  start | stop | restart) lock_service $NAME ;;
-esac
-
-case ${1:-} in
-  start) start ;;
-  stop) stop_service $NAME ;;
-  restart) stop_service $NAME && start ;;
-  status) status ;;
-  logs) show_logs $NAME "${2:-}" ;;
+  start | stop | restart | status | logs) service_command $NAME "$@" ;;
   cli) shift && rcli "$@" ;;
   *) usage_exit $NAME "|cli ..." ;;
 esac
