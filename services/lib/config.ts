@@ -122,3 +122,18 @@ export class EnvReader {
     if (this.problems.length > 0) throw new ConfigError(this.problems);
   }
 }
+
+/** Settings every gRPC back end (counter, analytics) reads the same way. */
+export function readBackendSettings(env: EnvReader) {
+  return {
+    host: env.string("HOST", "0.0.0.0"),
+    redisUrl: env.url("REDIS_URL", "redis://127.0.0.1:6379", ["redis:", "rediss:"]),
+    redisPassword: env.optionalString("REDIS_PASSWORD"),
+    redisCommandTimeoutMs: env.int("REDIS_COMMAND_TIMEOUT_MS", 2_000, { min: 10, max: 60_000 }),
+    kafkaBrokers: env.hostPorts("KAFKA_BROKERS", ["127.0.0.1:9092"]),
+    kafkaTopic: env.string("KAFKA_TOPIC", "counter-events"),
+    kafkaPartitions: env.int("KAFKA_PARTITIONS", 3, { min: 1, max: 1000 }),
+    maxConnectionAgeMs: env.int("GRPC_MAX_CONNECTION_AGE_MS", 300_000, { min: 1_000, max: 86_400_000 }),
+    shutdownGraceMs: env.int("SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 300_000 }),
+  };
+}
