@@ -11,6 +11,7 @@ import { createServer } from "node:net";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
+import { Kafka, logLevel } from "kafkajs";
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const runDir = process.env.HIGHGOPRESS_RUN ?? join(repoRoot, ".run");
@@ -153,7 +154,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     process: (name) => children.get(name),
     async stop() {
       await Promise.all([...children.keys()].map((name) => kill(name, "SIGTERM")));
+      // What only this run used goes, so repeated runs do not pile up topics and streams.
+      await redis.del(env.OUTBOX_STREAM!).catch(() => undefined);
       redis.disconnect();
+      const admin = new Kafka({ clientId: "test-cleanup", brokers: env.KAFKA_BROKERS!.split(","), logLevel: logLevel.NOTHING }).admin();
+      await admin
+        .connect()
+        .then(() => admin.deleteTopics({ topics: [env.KAFKA_TOPIC!], timeout: 5_000 }))
+        .catch(() => undefined)
+        .finally(() => admin.disconnect());
     },
   };
   // Counter and analytics first, so the gateway finds its downstreams ready.
