@@ -11,6 +11,9 @@ export function loadGatewayConfig(source: EnvSource = process.env) {
     readDeadlineMs: env.int("READ_DEADLINE_MS", 1_000, { min: 10, max: 60_000 }),
     coalesceMaxBatch: env.int("COALESCE_MAX_BATCH", 1_000, { min: 1, max: 10_000 }),
     coalesceMaxInFlight: env.int("COALESCE_MAX_IN_FLIGHT", 4, { min: 1, max: 256 }),
+    // Reads are cheap for the counter (one MGET), so their round trips are short: fewer slots make
+    // bigger batches and fewer gRPC calls, which is what a read costs the gateway (bench/README.md).
+    coalesceMaxInFlightReads: env.int("COALESCE_MAX_IN_FLIGHT_READS", 2, { min: 1, max: 256 }),
     maxQueued: env.int("MAX_QUEUED_REQUESTS", 20_000, { min: 1, max: 1_000_000 }),
     bodyLimitBytes: env.int("BODY_LIMIT_BYTES", 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
     metricsCounterTypes: env.list("METRICS_COUNTER_TYPES", ["like", "view", "follow", "share", "comment"]),

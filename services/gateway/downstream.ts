@@ -28,6 +28,8 @@ export interface DownstreamOptions {
   readDeadlineMs: number;
   maxBatch: number;
   maxInFlight: number;
+  /** Call slots of the read coalescer (default maxInFlight). */
+  maxInFlightReads?: number;
   maxQueued: number;
   onBatch?: (kind: "increment" | "get", size: number) => void;
   /** Where client-side call metrics go (highgopress_grpc_client_handling_seconds). */
@@ -146,7 +148,7 @@ export function createDownstream(options: DownstreamOptions): Downstream {
   });
   const reads = new Coalescer<Traced<GetCounterRequest>, GetCounterResponse>({
     maxBatch: options.maxBatch,
-    maxInFlight: options.maxInFlight,
+    maxInFlight: options.maxInFlightReads ?? options.maxInFlight,
     maxQueued: options.maxQueued,
     onBatch: (n) => options.onBatch?.("get", n),
     send: (queries) => {

@@ -43,6 +43,7 @@ const downstream = createDownstream({
   readDeadlineMs: config.readDeadlineMs,
   maxBatch: config.coalesceMaxBatch,
   maxInFlight: config.coalesceMaxInFlight,
+  maxInFlightReads: config.coalesceMaxInFlightReads,
   maxQueued: config.maxQueued,
   onBatch: (kind, size) => batchSize.observe({ kind }, size),
   registry,
