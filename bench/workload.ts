@@ -49,8 +49,6 @@ export interface Workload {
   counterType: string;
   /** Per resource id, the delta sum Redis must hold when every request is acknowledged. */
   expected: Map<string, number>;
-  /** Whether the generator tallies acknowledged resource ids from response bodies. */
-  tallyKeys: boolean;
 }
 
 let zipfCache: Zipf | undefined;
@@ -82,11 +80,11 @@ export function buildWorkload(scenario: Scenario, requests: number, counterType:
   const seed = seedOf(seedLabel);
   switch (scenario) {
     case "health":
-      return { scenario, requests: [{ method: "GET", path: "/api/v1/health" }], counterType, expected, tallyKeys: false };
+      return { scenario, requests: [{ method: "GET", path: "/api/v1/health" }], counterType, expected };
     case "read": {
       const ranks = zipf().sample(requests, seed);
       const list = Array.from(ranks, (r) => ({ method: "GET" as const, path: `/api/v1/counter/${zipfId(r)}/${READ_TYPE}` }));
-      return { scenario, requests: list, counterType: READ_TYPE, expected, tallyKeys: false };
+      return { scenario, requests: list, counterType: READ_TYPE, expected };
     }
     case "write-hot":
       add(HOT_KEY, requests);
@@ -95,7 +93,6 @@ export function buildWorkload(scenario: Scenario, requests: number, counterType:
         requests: [{ method: "POST", path: "/api/v1/counter/increment", body: incrementBody(HOT_KEY, counterType) }],
         counterType,
         expected,
-        tallyKeys: true,
       };
     case "write-zipf": {
       const ranks = zipf().sample(requests, seed);
@@ -103,7 +100,7 @@ export function buildWorkload(scenario: Scenario, requests: number, counterType:
         add(zipfId(r), 1);
         return { method: "POST" as const, path: "/api/v1/counter/increment", body: incrementBody(zipfId(r), counterType) };
       });
-      return { scenario, requests: list, counterType, expected, tallyKeys: true };
+      return { scenario, requests: list, counterType, expected };
     }
     case "batch": {
       const ranks = zipf().sample(requests * BATCH_OPS, seed);
@@ -117,7 +114,7 @@ export function buildWorkload(scenario: Scenario, requests: number, counterType:
         }
         list.push({ method: "POST", path: "/api/v1/counter/batch-increment", body: `{"operations":[${ops.join(",")}]}` });
       }
-      return { scenario, requests: list, counterType, expected, tallyKeys: true };
+      return { scenario, requests: list, counterType, expected };
     }
   }
 }

@@ -18,7 +18,6 @@ export interface WrkOptions {
   total: number;
   connections: number;
   threads: number;
-  tally: boolean;
   outFile: string;
   /** wrk ends itself after this long even if answers are missing. */
   capSeconds: number;
@@ -29,54 +28,46 @@ export interface WrkRaw {
   requests: number;
   errors: { connect: number; read: number; write: number; status: number; timeout: number };
   latency_us: { mean: number; stdev: number; max: number; p50: number; p90: number; p99: number; "p99.9": number };
-  threads: Array<{ tid: number; quota: number; issued: number; got: number; ok: number; bad: number; t0: number; t1: number; statuses: Record<string, number> }>;
-  acked: Record<string, number>;
+  threads: Array<{ tid: number; quota: number; issued: number; idle: number; conns: number; t0: number; t1: number }>;
 }
 
 export interface LoadResult {
   requests: number;
   ok: number;
+  /** Answers with status > 399 (wrk's count). */
   non2xx: number;
   socketErrors: number;
   errors: number;
-  statuses: Record<string, number>;
   /** First request sent to last answer received, over all threads. */
   seconds: number;
   qps: number;
   latencyMs: { mean: number; p50: number; p90: number; p99: number; p999: number; max: number };
-  /** Every thread received an answer to each of its requests. */
+  /** Every request was answered. */
   complete: boolean;
-  acked: Map<string, number>;
 }
 
 /** What the Lua script wrote, as the numbers the report needs. */
 export function summarize(raw: WrkRaw, total: number, capSeconds: number): LoadResult {
-  const complete = raw.threads.every((t) => t.got === t.quota && t.t1 > 0);
+  const e = raw.errors;
+  const complete = raw.requests >= total && raw.threads.every((t) => t.t1 > 0);
   const starts = raw.threads.filter((t) => t.t0 > 0).map((t) => t.t0);
   const ends = raw.threads.map((t) => t.t1).filter((t) => t > 0);
   const seconds = complete && starts.length > 0 ? Math.max(...ends) - Math.min(...starts) : capSeconds;
-  const ok = raw.threads.reduce((a, t) => a + t.ok, 0);
-  const non2xx = raw.threads.reduce((a, t) => a + t.bad, 0);
-  const statuses: Record<string, number> = {};
-  for (const t of raw.threads) for (const [code, n] of Object.entries(t.statuses)) statuses[code] = (statuses[code] ?? 0) + n;
-  const e = raw.errors;
-  // Requests never answered (socket errors, timeouts) are missing from ok + non2xx.
-  const unanswered = Math.max(0, total - ok - non2xx);
-  const socketErrors = Math.max(e.connect + e.read + e.write + e.timeout, unanswered);
+  const non2xx = e.status;
+  // Requests never answered (socket errors, timeouts) are missing from wrk's count.
+  const socketErrors = Math.max(e.connect + e.read + e.write + e.timeout, total - raw.requests);
   const ms = (us: number) => Math.round(us / 10) / 100;
   const l = raw.latency_us;
   return {
-    requests: ok + non2xx,
-    ok,
+    requests: raw.requests,
+    ok: raw.requests - non2xx,
     non2xx,
     socketErrors,
     errors: non2xx + socketErrors,
-    statuses,
     seconds,
-    qps: seconds > 0 ? (ok + non2xx) / seconds : 0,
+    qps: seconds > 0 ? raw.requests / seconds : 0,
     latencyMs: { mean: ms(l.mean), p50: ms(l.p50), p90: ms(l.p90), p99: ms(l.p99), p999: ms(l["p99.9"]), max: ms(l.max) },
     complete,
-    acked: new Map(Object.entries(raw.acked)),
   };
 }
 
@@ -98,9 +89,10 @@ export function runWrk(options: WrkOptions, hooks: WrkHooks = {}): Promise<LoadR
     "--",
     options.requestsFile,
     String(options.total),
-    options.tally ? "1" : "0",
+    "0",
     options.outFile,
     String(options.threads),
+    String(options.connections),
   ];
   return new Promise((resolve, reject) => {
     const child = spawn("wrk", args, { stdio: ["ignore", "pipe", "pipe"] });
