@@ -321,7 +321,7 @@ async function main(): Promise<void> {
   const result: BenchResult = {
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
-    command: `make bench${process.argv.length > 2 ? ` ARGS='${process.argv.slice(2).join(" ")}'` : ""}`,
+    command: `make bench${process.argv.length > 2 ? ` BENCH_ARGS=\"${process.argv.slice(2).join(" ")}\"` : ""}`,
     machine: {
       cpus: cpus().length,
       model: cpus()[0]?.model ?? "unknown",
