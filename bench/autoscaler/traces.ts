@@ -1,4 +1,4 @@
-import { mulberry32 } from "./prng.js";
+import { mulberry32 } from "../prng.js";
 
 /**
  * QPS traces replayed by the simulation, one value per second. `stepAt` is

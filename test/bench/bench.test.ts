@@ -13,7 +13,8 @@ import { consistencyCell, medianRepeats, resultsTable, type LevelRecord } from "
 import { parseListeners } from "../../bench/system.js";
 import { buildWorkload, LEVELS, requestFile, seedOf, threadQuota, ZIPF_IDS } from "../../bench/workload.js";
 import { summarize, type WrkRaw } from "../../bench/wrk.js";
-import { countKeys, mulberry32, Zipf } from "../../bench/zipf.js";
+import { mulberry32 } from "../../bench/prng.js";
+import { countKeys, Zipf } from "../../bench/zipf.js";
 
 describe("zipf", () => {
   it("is deterministic per seed and differs between seeds", () => {

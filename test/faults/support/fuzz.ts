@@ -3,22 +3,11 @@
  * failure can be replayed: every request here is invalid in at least one
  * way, so the only right answers are 4xx.
  */
+import { mulberry32 } from "../../../bench/prng.js";
 import type { LoadRequest } from "./load.js";
 
 export interface FuzzCase extends LoadRequest {
   kind: string;
-}
-
-/** mulberry32: small, fast, seeded. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const VALID_ID = "item-1";

@@ -1,4 +1,4 @@
-/** mulberry32: a tiny seeded PRNG, so every run of the simulation sees the same noise. */
+/** mulberry32: a tiny seeded PRNG (floats in [0, 1)), so benchmarks and generated test input replay exactly. */
 export function mulberry32(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
