@@ -3,19 +3,11 @@
  */
 import type { KeyComparison } from "./consistency.js";
 import type { UsageReport } from "./procstat.js";
+import type { LoadResult } from "./wrk.js";
 import type { Scenario } from "./workload.js";
 
-export interface LoadSummary {
-  requests: number;
-  ok: number;
-  non2xx: number;
-  socketErrors: number;
-  errors: number;
-  seconds: number;
-  qps: number;
-  latencyMs: { mean: number; p50: number; p90: number; p99: number; p999: number; max: number };
-  complete: boolean;
-}
+/** A load run as recorded: wrk's result with seconds and QPS rounded. */
+export type LoadSummary = LoadResult;
 
 export interface RunRecord {
   load: LoadSummary;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { eventually, sleep, startStack, type Stack } from "../support/stack.js";
-import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, runLoad, summarize } from "./support/load.js";
+import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, ledgerFigures, runLoad, summarize } from "./support/load.js";
 import { report } from "./support/report.js";
 
 /**
@@ -49,13 +49,7 @@ test("kill -9 of the counter during writes loses and duplicates nothing", { time
 
   report("counter-kill-9", {
     load: summarize(summary),
-    requests: check.requests,
-    acknowledged: check.acknowledged,
-    refused: check.refused,
-    inDoubt: check.inDoubt,
-    inDoubtStored: check.inDoubtStored,
-    acknowledgedSum: check.acknowledgedSum,
-    storedSum: check.storedSum,
+    ...ledgerFigures(check),
     acknowledgedAfterRestart: ackedAfterRestart,
     outageMs: restartedAt - killedAt,
     analyticsEqualsRedis: true,

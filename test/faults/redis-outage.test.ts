@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { eventually, http, infra, sleep, startStack, type Stack } from "../support/stack.js";
-import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, percentile, runLoad, type Outcome } from "./support/load.js";
+import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, ledgerFigures, type Outcome, percentile, runLoad } from "./support/load.js";
 import { report } from "./support/report.js";
 
 /**
@@ -109,13 +109,7 @@ test("Redis down: fast 503s, then recovery without a restart, with every increme
     readsDuringOutage: reads.length,
     slowestReadMs: Number(Math.max(...reads.map((r) => r.ms)).toFixed(1)),
     recoveredMsAfterRedisReady: recoveredAfterMs,
-    requests: check.requests,
-    acknowledged: check.acknowledged,
-    refused: check.refused,
-    inDoubt: check.inDoubt,
-    inDoubtStored: check.inDoubtStored,
-    acknowledgedSum: check.acknowledgedSum,
-    storedSum: check.storedSum,
+    ...ledgerFigures(check),
     analyticsEqualsRedis: true,
   });
   await dropLedgerKeys(stack.redis, ledger);

@@ -195,6 +195,11 @@ export interface LedgerCheck {
   stored: Map<string, number>;
 }
 
+/** The counts of a ledger check, as a fault scenario reports them. */
+export function ledgerFigures({ problems: _problems, stored: _stored, ...figures }: LedgerCheck): Omit<LedgerCheck, "problems" | "stored"> {
+  return figures;
+}
+
 /**
  * Reads every counter of the ledger from Redis and checks: an acknowledged
  * increment is stored exactly once (value == its delta), a refused one not
