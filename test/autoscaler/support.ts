@@ -3,14 +3,17 @@
  * from scripts/k8s/up.sh, a dedicated Prometheus (Debian package, 1 s scrape)
  * and a metrics endpoint whose request rate each test sets.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { createServer as createNetServer } from "node:net";
-import { homedir, tmpdir } from "node:os";
+import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KubeConfig } from "@kubernetes/client-node";
+import { startTestPrometheus, type TestPrometheus } from "../support/prometheus.js";
+
+export type { TestPrometheus };
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../..");
 export const runDir = process.env.HIGHGOPRESS_RUN ?? join(repoRoot, ".run");
@@ -121,75 +124,7 @@ export async function startRateEndpoint(): Promise<RateEndpoint> {
   };
 }
 
-const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? "/usr/bin/prometheus";
-
-/** Installs the Debian prometheus package through the project's own apt helper when it is missing. */
-function ensurePrometheusBinary(): void {
-  if (existsSync(PROMETHEUS_BIN)) return;
-  const r = spawnSync("bash", ["-c", `source "${join(repoRoot, "scripts/lib.sh")}" && ensure_apt "${PROMETHEUS_BIN}" prometheus`], {
-    stdio: ["ignore", "inherit", "inherit"],
-    timeout: 15 * 60_000,
-  });
-  if (r.status !== 0 || !existsSync(PROMETHEUS_BIN)) {
-    throw new Error(`Prometheus is not installed at ${PROMETHEUS_BIN}; run scripts/prometheus.sh start once (it installs the Debian package)`);
-  }
-}
-
-export interface TestPrometheus {
-  url: string;
-  stop(): Promise<void>;
-}
-
-/** A Prometheus of the test's own (temp dir, free port) scraping `target` every second. */
-export async function startPrometheus(target: string): Promise<TestPrometheus> {
-  ensurePrometheusBinary();
-  const dir = mkdtempSync(join(tmpdir(), "hgp-autoscaler-prom-"));
-  const port = await freePort();
-  writeFileSync(
-    join(dir, "prometheus.yml"),
-    [
-      "global:",
-      "  scrape_interval: 1s",
-      "  scrape_timeout: 1s",
-      "  evaluation_interval: 1s",
-      "scrape_configs:",
-      "  - job_name: autoscaler-test",
-      "    static_configs:",
-      `      - targets: ["${target}"]`,
-      "",
-    ].join("\n"),
-  );
-  mkdirSync(logDir, { recursive: true });
-  const child: ChildProcess = spawn(
-    PROMETHEUS_BIN,
-    [
-      `--config.file=${join(dir, "prometheus.yml")}`,
-      `--storage.tsdb.path=${join(dir, "data")}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      "--log.level=warn",
-    ],
-    { stdio: ["ignore", "ignore", "pipe"] },
-  );
-  let stderr = "";
-  child.stderr?.on("data", (d: Buffer) => {
-    stderr = (stderr + d.toString()).slice(-4000);
-  });
-  const url = `http://127.0.0.1:${port}`;
-  await eventually("the test Prometheus to be ready", async () => {
-    if (child.exitCode !== null) throw new Error(`prometheus exited: ${stderr}`);
-    const r = await fetch(`${url}/-/ready`).catch(() => undefined);
-    return r?.ok ? true : undefined;
-  }, 30_000);
-  return {
-    url,
-    async stop() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once("exit", r));
-        child.kill("SIGTERM");
-        await Promise.race([exited, sleep(10_000)]);
-        if (child.exitCode === null) child.kill("SIGKILL");
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
-  };
+/** A Prometheus of the test's own scraping `target` every second. */
+export function startPrometheus(target: string): Promise<TestPrometheus> {
+  return startTestPrometheus({ "autoscaler-test": [target] });
 }
