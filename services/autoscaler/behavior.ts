@@ -72,15 +72,18 @@ function changeInPeriod(events: readonly ScaleEvent[], periodSeconds: number, no
   return total;
 }
 
+/** Replicas at the start of the policy's period: the current count with that period's changes undone. */
+function replicasAtPeriodStart(current: number, events: readonly ScaleEvent[], periodSeconds: number, now: number): number {
+  return current - changeInPeriod(events, periodSeconds, now, 1) + changeInPeriod(events, periodSeconds, now, -1);
+}
+
 /** Highest count the scale-up policies allow now (HPA `calculateScaleUpLimitWithScalingRules`). */
 export function scaleUpLimit(current: number, events: readonly ScaleEvent[], rules: ScalingRules, now: number): number {
   if (rules.selectPolicy === "Disabled") return current;
   const pick = rules.selectPolicy === "Min" ? Math.min : Math.max;
   let result = rules.selectPolicy === "Min" ? Number.MAX_SAFE_INTEGER : Number.MIN_SAFE_INTEGER;
   for (const policy of rules.policies) {
-    const added = changeInPeriod(events, policy.periodSeconds, now, 1);
-    const removed = changeInPeriod(events, policy.periodSeconds, now, -1);
-    const periodStart = current - added + removed;
+    const periodStart = replicasAtPeriodStart(current, events, policy.periodSeconds, now);
     const proposed =
       policy.type === "Pods"
         ? periodStart + policy.value
@@ -96,9 +99,7 @@ export function scaleDownLimit(current: number, events: readonly ScaleEvent[], r
   const pick = rules.selectPolicy === "Min" ? Math.max : Math.min;
   let result = rules.selectPolicy === "Min" ? Number.MIN_SAFE_INTEGER : Number.MAX_SAFE_INTEGER;
   for (const policy of rules.policies) {
-    const added = changeInPeriod(events, policy.periodSeconds, now, 1);
-    const removed = changeInPeriod(events, policy.periodSeconds, now, -1);
-    const periodStart = current - added + removed;
+    const periodStart = replicasAtPeriodStart(current, events, policy.periodSeconds, now);
     const proposed =
       policy.type === "Pods"
         ? periodStart - policy.value
