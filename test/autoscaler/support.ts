@@ -6,49 +6,18 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { createServer as createNetServer } from "node:net";
 import { homedir } from "node:os";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
 import { startTestPrometheus, type TestPrometheus } from "../support/prometheus.js";
+import { repoRoot, runDir } from "../support/stack.js";
 
 export type { TestPrometheus };
+export { eventually, freePort, repoRoot, runDir, sleep } from "../support/stack.js";
 
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../..");
-export const runDir = process.env.HIGHGOPRESS_RUN ?? join(repoRoot, ".run");
 export const cacheDir = process.env.HIGHGOPRESS_CACHE ?? join(homedir(), ".cache/highgopress");
 export const kubectlBin = join(cacheDir, "bin/kubectl");
 export const logDir = join(runDir, "test-logs");
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createNetServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** Polls until `check` returns something other than undefined (errors count as "not yet"). */
-export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await check();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${String(last)})` : ""}`);
-    await sleep(everyMs);
-  }
-}
 
 function kubeconfigPath(): string {
   return process.env.KUBECONFIG && existsSync(process.env.KUBECONFIG) ? process.env.KUBECONFIG : join(runDir, "k8s/kubeconfig");
