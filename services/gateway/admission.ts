@@ -80,8 +80,9 @@ export function admitRoutes(options: AdmissionOptions): (route: RouteOptions) =>
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     const hook = admissionHook(options, methods.some((m) => isWriteRoute(m, route.url)));
     if (!hook) return;
+    // After the telemetry hook, so refusals are timed and traced like any answer.
     const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
-    route.onRequest = [hook as never, ...existing];
+    route.onRequest = [...existing, hook as never];
   };
 }
 

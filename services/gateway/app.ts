@@ -32,7 +32,7 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
     return503OnClosing: true,
     trustProxy: options.trustProxyHops ? (_address: string, hop: number) => hop < options.trustProxyHops! : false,
     // Ids are up to 128 characters (DESIGN.md §2); longer ones get the schema's 400, absurd ones a 414.
-    maxParamLength: 256,
+    routerOptions: { maxParamLength: 256 },
     // A client that trickles its request (slowloris) is cut off instead of holding a connection.
     requestTimeout: 30_000,
     // Malformed URLs answer in the API's error shape, without echoing the URL.
@@ -42,14 +42,13 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
       return r.code(400).send({ status: "error", error: "the URL is not validly percent-encoded" });
     },
   });
-  // RED metrics and spans for every route registered from here on.
-  instrumentHttp(app, options.registry);
+  // RED metrics and spans for every route registered from here on, and for 404s.
+  instrumentHttp(app, options.registry, (request, reply) => {
+    reply.code(404).send({ status: "error", error: `no route for ${request.method} ${request.url.split("?")[0]}` });
+  });
   app.setErrorHandler(errorHandler(options.logger));
   // The API speaks JSON only; anything else is a 415, not a confusing 400.
   app.removeContentTypeParser("text/plain");
-  app.setNotFoundHandler((request, reply) => {
-    reply.code(404).send({ status: "error", error: `no route for ${request.method} ${request.url.split("?")[0]}` });
-  });
 
   if (options.admission) app.addHook("onRoute", admitRoutes(options.admission));
   registerRoutes(app, options.downstream);
