@@ -57,7 +57,9 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
   // once a second, so it is serialized once a second, not per request.
   let healthSecond = -1;
   let healthBody = "";
-  app.get("/api/v1/health", (_request, reply) => {
+  // Probes and scrapes are counted in the metrics but never traced.
+  const untraced = { config: { traced: false } };
+  app.get("/api/v1/health", untraced, (_request, reply) => {
     const second = Math.floor(Date.now() / 1000);
     if (second !== healthSecond) {
       healthSecond = second;
@@ -65,13 +67,13 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
     }
     reply.type("application/json; charset=utf-8").send(healthBody);
   });
-  app.get("/healthz", async () => ({ status: "ok" }));
-  app.get("/readyz", async (_request, reply) => {
+  app.get("/healthz", untraced, async () => ({ status: "ok" }));
+  app.get("/readyz", untraced, async (_request, reply) => {
     const downstreams = options.downstream.health();
     const ready = options.accepting() && downstreams.counter && downstreams.analytics;
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", downstreams });
   });
-  app.get("/metrics", async (request, reply) => {
+  app.get("/metrics", untraced, async (request, reply) => {
     const { contentType, body } = await renderMetrics(options.registry, request.headers.accept);
     reply.header("content-type", contentType);
     return body;

@@ -15,7 +15,10 @@ import { context, entryContext, getTracer, SpanKind, SpanStatusCode, trace, trac
  *   continued when its sampled flag is set, else head sampling); the handler
  *   runs in the span's context so downstream calls and logs see it. The
  *   latency observation of a traced request carries its trace id as an
- *   exemplar.
+ *   exemplar. Routes with `config: { traced: false }` (health checks, probes,
+ *   scrapes) are never traced: their traces say nothing, and tracing 1 % of
+ *   health checks cost the gateway 2-4 µs of CPU per health check (measured
+ *   with wrk, sampling ratio 0 against 0.01).
  *
  * A request is timed from routing until its response is handed to the
  * socket (onSend), not until the last byte (onResponse): any onResponse hook
@@ -27,6 +30,10 @@ import { context, entryContext, getTracer, SpanKind, SpanStatusCode, trace, trac
  */
 
 declare module "fastify" {
+  interface FastifyContextConfig {
+    /** False: never traced (still counted in the metrics). */
+    traced?: boolean;
+  }
   interface FastifyRequest {
     hgpSpan: Span | null;
     /** performance.now() when the request was routed. */
@@ -89,7 +96,7 @@ export function instrumentHttp(app: FastifyInstance, registry: Registry, notFoun
   app.addHook("onRoute", (options) => {
     const route = options.url;
     appendHook<SendHook>(options, "onSend", observer(route));
-    if (!tracing) return appendHook(options, "onRequest", start);
+    if (!tracing || options.config?.traced === false) return appendHook(options, "onRequest", start);
     const name = `${Array.isArray(options.method) ? "HTTP" : options.method} ${route}`;
     appendHook(options, "onRequest", (request, _reply, done) => {
       request.hgpStart = performance.now();

@@ -163,6 +163,22 @@ describe("traces in Jaeger", { timeout: 180_000 }, () => {
     await waitForTrace(probe, fullPath, "the probe's full path");
     assert.equal(await jaegerTrace(traceId), undefined, "the caller said not sampled; nothing may be recorded");
   });
+
+  test("health checks, probes and metric scrapes are never traced, even with a sampled traceparent", async () => {
+    const untraced = new Map<string, string>();
+    for (const path of ["/api/v1/health", "/healthz", "/readyz", "/metrics"]) {
+      const traceId = hex(16);
+      const res = await http("GET", `${stack.gatewayUrl}${path}`, undefined, { traceparent: `00-${traceId}-${hex(8)}-01` });
+      assert.ok(res.status === 200 || (path === "/readyz" && res.status === 503), `${path} answered ${res.status}`);
+      untraced.set(path, traceId);
+    }
+    const probe = hex(16);
+    await http("POST", `${stack.gatewayUrl}/api/v1/counter/increment`, { resource_id: "traced-probe-2", counter_type: stack.counterType("like") }, {
+      traceparent: `00-${probe}-${hex(8)}-01`,
+    });
+    await waitForTrace(probe, fullPath, "the probe's full path");
+    for (const [path, traceId] of untraced) assert.equal(await jaegerTrace(traceId), undefined, `${path} was traced`);
+  });
 });
 
 describe("the Jaeger exporter (TRACING_EXPORTER=jaeger)", { timeout: 120_000 }, () => {
