@@ -4,9 +4,11 @@
  * in the same event-loop turn go out at once. At low load that is a batch of
  * one with no added wait; under load, batches grow with the load.
  */
+
+/** Refused before it was sent, so certainly not applied: safe to send again. */
 export class OverloadedError extends Error {
-  constructor(readonly queued: number) {
-    super(`too many requests waiting (${queued}); try again shortly`);
+  constructor(message: string) {
+    super(message);
     this.name = "OverloadedError";
   }
 }
@@ -18,11 +20,19 @@ export interface CoalescerOptions<Req, Res> {
   maxInFlight: number;
   /** Items allowed to wait; beyond this submit rejects with OverloadedError. */
   maxQueued: number;
+  /**
+   * How long an item may wait for a call slot. Older items are refused with
+   * OverloadedError when the next call is assembled instead of being sent
+   * after their caller's deadline; without it a full queue behind stuck
+   * calls can hold an item for several deadlines.
+   */
+  maxWaitMs?: number;
   onBatch?: (size: number) => void;
 }
 
 interface Waiter<Req, Res> {
   item: Req;
+  queuedAt: number;
   resolve: (value: Res) => void;
   reject: (err: unknown) => void;
 }
@@ -40,9 +50,11 @@ export class Coalescer<Req, Res> {
   }
 
   submit(item: Req): Promise<Res> {
-    if (this.queue.length >= this.options.maxQueued) return Promise.reject(new OverloadedError(this.queue.length));
+    if (this.queue.length >= this.options.maxQueued) {
+      return Promise.reject(new OverloadedError(`too many requests waiting (${this.queue.length}); try again shortly`));
+    }
     return new Promise<Res>((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
+      this.queue.push({ item, queuedAt: performance.now(), resolve, reject });
       this.schedule();
     });
   }
@@ -62,7 +74,20 @@ export class Coalescer<Req, Res> {
     });
   }
 
+  /** The queue is in arrival order, so the items waiting too long are at its front. */
+  private refuseExpired(): void {
+    const maxWaitMs = this.options.maxWaitMs;
+    if (maxWaitMs === undefined) return;
+    const cutoff = performance.now() - maxWaitMs;
+    let n = 0;
+    while (n < this.queue.length && this.queue[n]!.queuedAt < cutoff) n++;
+    if (n === 0) return;
+    const error = new OverloadedError(`waited more than ${maxWaitMs} ms for a call slot; not sent, try again shortly`);
+    for (const w of this.queue.splice(0, n)) w.reject(error);
+  }
+
   private flush(): void {
+    this.refuseExpired();
     while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
       const batch = this.queue.splice(0, this.options.maxBatch);
       this.inFlight++;

@@ -139,6 +139,7 @@ export function createDownstream(options: DownstreamOptions): Downstream {
     maxBatch: options.maxBatch,
     maxInFlight: options.maxInFlight,
     maxQueued: options.maxQueued,
+    maxWaitMs: options.writeDeadlineMs,
     onBatch: (n) => options.onBatch?.("increment", n),
     // Never retried: a batch whose answer was lost may have been applied.
     send: (operations) =>
@@ -150,6 +151,7 @@ export function createDownstream(options: DownstreamOptions): Downstream {
     maxBatch: options.maxBatch,
     maxInFlight: options.maxInFlightReads ?? options.maxInFlight,
     maxQueued: options.maxQueued,
+    maxWaitMs: options.readDeadlineMs,
     onBatch: (n) => options.onBatch?.("get", n),
     send: (queries) => {
       const traced = batchTrace(queries);

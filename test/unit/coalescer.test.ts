@@ -73,6 +73,34 @@ test("beyond maxQueued, submit is refused with OverloadedError instead of growin
   await Promise.allSettled(accepted);
 });
 
+test("an item that waited longer than maxWaitMs for a slot is refused, not sent; younger ones still go", async () => {
+  const calls: { items: number[]; done: ReturnType<typeof deferred<number[]>> }[] = [];
+  const c = new Coalescer<number, number>({
+    maxBatch: 100,
+    maxInFlight: 1,
+    maxQueued: 100,
+    maxWaitMs: 30,
+    send: (items) => {
+      const done = deferred<number[]>();
+      calls.push({ items, done });
+      return done.promise;
+    },
+  });
+  const first = c.submit(1);
+  await new Promise((r) => setImmediate(r));
+  const stale = c.submit(2);
+  await new Promise((r) => setTimeout(r, 60));
+  const fresh = c.submit(3);
+  calls[0]!.done.resolve([10]);
+  assert.equal(await first, 10);
+  await assert.rejects(stale, (err: unknown) => err instanceof OverloadedError && /waited more than 30 ms/.test(err.message));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(calls.length, 2);
+  assert.deepEqual(calls[1]!.items, [3], "the stale item is not sent");
+  calls[1]!.done.resolve([30]);
+  assert.equal(await fresh, 30);
+});
+
 test("a wrong number of results is an error, not a silent mismatch", async () => {
   const c = new Coalescer<number, number>({ maxBatch: 10, maxInFlight: 1, maxQueued: 10, send: async () => [1] });
   const results = await Promise.allSettled([c.submit(1), c.submit(2)]);
