@@ -9,6 +9,23 @@ function deferred<T>() {
   return { promise, resolve, reject };
 }
 
+/** A one-slot coalescer whose calls the test answers by hand. */
+function manualCoalescer(maxWaitMs?: number) {
+  const calls: { items: number[]; done: ReturnType<typeof deferred<number[]>> }[] = [];
+  const c = new Coalescer<number, number>({
+    maxBatch: 100,
+    maxInFlight: 1,
+    maxQueued: 100,
+    maxWaitMs,
+    send: (items) => {
+      const done = deferred<number[]>();
+      calls.push({ items, done });
+      return done.promise;
+    },
+  });
+  return { c, calls };
+}
+
 test("an idle coalescer sends a lone request at once, as a batch of one", async () => {
   const batches: number[][] = [];
   const c = new Coalescer<number, number>({ maxBatch: 100, maxInFlight: 1, maxQueued: 100, send: async (b) => (batches.push(b), b.map((x) => x * 2)) });
@@ -17,17 +34,7 @@ test("an idle coalescer sends a lone request at once, as a batch of one", async 
 });
 
 test("requests arriving while a call is in flight ride together in the next call", async () => {
-  const calls: { items: number[]; done: ReturnType<typeof deferred<number[]>> }[] = [];
-  const c = new Coalescer<number, number>({
-    maxBatch: 100,
-    maxInFlight: 1,
-    maxQueued: 100,
-    send: (items) => {
-      const done = deferred<number[]>();
-      calls.push({ items, done });
-      return done.promise;
-    },
-  });
+  const { c, calls } = manualCoalescer();
   const first = c.submit(1);
   await new Promise((r) => setImmediate(r));
   const rest = [2, 3, 4].map((n) => c.submit(n));
@@ -74,18 +81,7 @@ test("beyond maxQueued, submit is refused with OverloadedError instead of growin
 });
 
 test("an item that waited longer than maxWaitMs for a slot is refused, not sent; younger ones still go", async () => {
-  const calls: { items: number[]; done: ReturnType<typeof deferred<number[]>> }[] = [];
-  const c = new Coalescer<number, number>({
-    maxBatch: 100,
-    maxInFlight: 1,
-    maxQueued: 100,
-    maxWaitMs: 30,
-    send: (items) => {
-      const done = deferred<number[]>();
-      calls.push({ items, done });
-      return done.promise;
-    },
-  });
+  const { c, calls } = manualCoalescer(30);
   const first = c.submit(1);
   await new Promise((r) => setImmediate(r));
   const stale = c.submit(2);
