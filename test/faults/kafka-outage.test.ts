@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { eventually, infra, sleep, startStack, type Stack } from "../support/stack.js";
-import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, percentile, runLoad, summarize, type Outcome } from "./support/load.js";
+import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, percentile, runLedgerLoad, summarize } from "./support/load.js";
 import { report } from "./support/report.js";
 
 /**
@@ -21,21 +21,15 @@ after(() => stack?.stop());
 
 test(`Kafka down for ${OUTAGE_MS / 1000} s during writes: writes succeed, the outbox drains after, nothing lost or doubled`, { timeout: 240_000 }, async () => {
   const ledger = new IncrementLedger(`kafka-${stack.runId}-`, stack.counterType("kafkaout"));
-  const outcomes: Outcome[] = [];
   let outage = { from: 0, to: 0 };
   let running = true;
-  const load = runLoad({
+  const { done: load, outcomes } = runLedgerLoad(ledger, {
     origin: stack.gatewayUrl,
     connections: 16,
     ratePerSecond: 200,
     durationMs: 180_000,
     timeoutMs: 5_000,
     stop: () => !running,
-    next: ledger.request,
-    onResult: (i, o) => {
-      ledger.record(i, o);
-      outcomes[i] = o;
-    },
   });
 
   let kafkaUp = false;

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { eventually, http, infra, sleep, startStack, type Stack } from "../support/stack.js";
-import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, ledgerFigures, type Outcome, percentile, runLoad } from "./support/load.js";
+import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, ledgerFigures, percentile, runLedgerLoad } from "./support/load.js";
 import { report } from "./support/report.js";
 
 /**
@@ -20,22 +20,16 @@ after(() => stack?.stop());
 
 test("Redis down: fast 503s, then recovery without a restart, with every increment accounted for", { timeout: 180_000 }, async () => {
   const ledger = new IncrementLedger(`redis-${stack.runId}-`, stack.counterType("redisout"));
-  const outcomes: Outcome[] = [];
   const pids = { gateway: stack.process("gateway")!.pid, counter: stack.process("counter")!.pid, analytics: stack.process("analytics")!.pid };
   let outage = { from: 0, to: 0 };
   let running = true;
-  const load = runLoad({
+  const { done: load, outcomes } = runLedgerLoad(ledger, {
     origin: stack.gatewayUrl,
     connections: 16,
     ratePerSecond: 300,
     durationMs: 60_000,
     timeoutMs: 10_000,
     stop: () => !running,
-    next: ledger.request,
-    onResult: (i, o) => {
-      ledger.record(i, o);
-      outcomes[i] = o;
-    },
   });
 
   const reads: Array<{ status: number; ms: number }> = [];

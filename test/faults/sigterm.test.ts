@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { sleep, startStack, type Stack } from "../support/stack.js";
-import { checkLedger, dropLedgerKeys, IncrementLedger, runLoad, summarize, type Outcome } from "./support/load.js";
+import { checkLedger, dropLedgerKeys, IncrementLedger, runLedgerLoad, runLoad, summarize, type Outcome } from "./support/load.js";
 import { report } from "./support/report.js";
 
 /**
@@ -22,18 +22,12 @@ const notAccepted = (o: Outcome) => o.status === 0 || (o.status === 503 && /"mes
 
 test("SIGTERM to the gateway under load: zero failures among accepted requests", { timeout: 90_000 }, async () => {
   const ledger = new IncrementLedger(`term-gw-${stack.runId}-`, stack.counterType("termgw"));
-  const outcomes: Outcome[] = [];
-  const load = runLoad({
+  const { done: load, outcomes } = runLedgerLoad(ledger, {
     origin: stack.gatewayUrl,
     connections: 64,
     ratePerSecond: 1_000,
     durationMs: 6_000,
     timeoutMs: 10_000,
-    next: ledger.request,
-    onResult: (i, o) => {
-      ledger.record(i, o);
-      outcomes[i] = o;
-    },
   });
   await sleep(3_000);
   const signalAt = Date.now();

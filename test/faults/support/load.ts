@@ -136,6 +136,23 @@ export function fateOf(outcome: Outcome): Fate {
 }
 
 /** Increments on a counter of their own each (delta 1-7), so each one can be found again. */
+/** Increments from `ledger` under runLoad; every outcome is recorded in the ledger and kept by request number. */
+export function runLedgerLoad(
+  ledger: IncrementLedger,
+  options: Omit<LoadOptions, "next" | "onResult">,
+): { done: Promise<LoadSummary>; outcomes: Outcome[] } {
+  const outcomes: Outcome[] = [];
+  const done = runLoad({
+    ...options,
+    next: ledger.request,
+    onResult: (i, o) => {
+      ledger.record(i, o);
+      outcomes[i] = o;
+    },
+  });
+  return { done, outcomes };
+}
+
 export class IncrementLedger {
   readonly delta: number[] = [];
   readonly fate: Fate[] = [];
