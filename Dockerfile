@@ -4,8 +4,11 @@
 # Stages: build (TypeScript compiled once) -> prod-deps (production
 # node_modules only) -> runtime (non-root, works with a read-only root
 # filesystem) and dev (runtime whose dist/ is writable, for Tilt live update).
-# Node 20, the version the project is built and tested with.
-ARG NODE_IMAGE=node:20-alpine
+# Node 24 LTS, the line the project is built and tested with (.node-version).
+# NODE_IMAGE is any image with node and npm on PATH: scripts/k8s/images.sh
+# passes its locally built Debian + Node image, since no registry is
+# reachable on the machines the project is developed on.
+ARG NODE_IMAGE=node:24-alpine
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /app

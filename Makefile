@@ -10,24 +10,28 @@ help:
 	@echo "make build   - generate protobuf code and compile TypeScript into dist/"
 	@echo "make bench   - the five-level load test against a locally started system"
 
+# Every Node command runs on the pinned Node 24 release (.node-version),
+# fetched into the cache when the machine's own node is another major.
+WITH_NODE := scripts/with-node.sh
+
 # npm ci only when package-lock.json changed since the last install (npm's download cache lives in ~/.npm).
-node_modules/.installed: package-lock.json
-	npm ci --no-audit --no-fund
+node_modules/.installed: package-lock.json .node-version
+	$(WITH_NODE) npm ci --no-audit --no-fund
 	@touch $@
 
 deps: node_modules/.installed
 
 build: deps
-	npm run build
+	$(WITH_NODE) npm run build
 
 run: build
-	scripts/run.sh
+	$(WITH_NODE) scripts/run.sh
 
 test: build
-	scripts/test.sh
+	$(WITH_NODE) scripts/test.sh
 
 test-unit: build
-	node --test dist/test/unit/
+	$(WITH_NODE) node --test dist/test/unit/
 
 infra-up:
 	scripts/infra.sh start
@@ -42,7 +46,7 @@ k8s-down:
 	scripts/k8s/down.sh
 
 bench: build
-	scripts/bench.sh
+	$(WITH_NODE) scripts/bench.sh
 
 clean:
 	rm -rf dist services/lib/gen

@@ -2,7 +2,7 @@
 # Local Jaeger v2 all-in-one (in-memory storage), built from the Go module
 # proxy, on loopback. Config: scripts/infra/jaeger-config.yaml.
 #
-#   scripts/jaeger.sh start|stop|restart|status|logs [-f]|build
+#   scripts/jaeger.sh start|stop|restart|status|logs [-f]|build|binary
 #
 # Env (ports, all on 127.0.0.1): JAEGER_UI_PORT (16686, UI + /api),
 #      JAEGER_OTLP_GRPC_PORT (4317), JAEGER_OTLP_HTTP_PORT (4318),
@@ -105,5 +105,6 @@ status() {
 case ${1:-} in
   start | stop | restart | status | logs) service_command $NAME "$@" ;;
   build) build ;;
-  *) usage_exit $NAME "|build" ;;
+  binary) echo "$BIN" ;;
+  *) usage_exit $NAME "|build|binary" ;;
 esac

@@ -235,5 +235,9 @@ case ${1:-} in
     run_tool "$@"
     ;;
   classpath) echo "$CP" ;;
-  *) usage_exit $NAME "|topic-create NAME PARTITIONS|topics|tool CLASS ARGS|classpath" ;;
+  jars)
+    ensure_jars >&2
+    echo "$LIBS"
+    ;;
+  *) usage_exit $NAME "|topic-create NAME PARTITIONS|topics|tool CLASS ARGS|classpath|jars" ;;
 esac

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Build the local Kubernetes control plane used by the chart tests, from the Go
-# module proxy only: helm, etcd, kube-apiserver, kube-controller-manager, kubectl.
+# module proxy only: helm, etcd, kube-apiserver, kube-controller-manager, kubectl,
+# and the node's kube-scheduler, kubelet and kube-proxy (one go build, so they
+# share most of the compile work).
 # Binaries go to $CACHE/bin (CACHE=${HIGHGOPRESS_CACHE:-~/.cache/highgopress}).
 # Idempotent: a tool already built at its pinned version is skipped.
 #
 #   scripts/k8s/build.sh            # everything
-#   scripts/k8s/build.sh helm etcd  # only some tools (helm|etcd|kube)
+#   scripts/k8s/build.sh helm etcd  # only some tools (helm|etcd|kube|skaffold|containerd|runc|cni|coredns|
+#                                   # pause|prometheus; node = the last six)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
@@ -17,6 +20,7 @@ need_go() {
 }
 
 mkdir -p "$BIN" "$CACHE/src" "$BIN/.stamps"
+KUBE_BINARIES=(kube-apiserver kube-controller-manager kubectl kube-scheduler kubelet kube-proxy)
 # Serialise builds; taken only when something must be built (see main), so a
 # warm check never waits for an unrelated build such as skaffold's.
 lock_builds() {
@@ -96,14 +100,14 @@ GO
 }
 
 build_kube() {
-  local v=$HGP_K8S_VERSION stamp="kube $HGP_K8S_VERSION"
-  if stamp_ok kube "$stamp" kube-apiserver kube-controller-manager kubectl; then log "Kubernetes $v already built"; return; fi
+  local v=$HGP_K8S_VERSION stamp="kube $HGP_K8S_VERSION +node"
+  if stamp_ok kube "$stamp" "${KUBE_BINARIES[@]}"; then log "Kubernetes $v already built"; return; fi
   lock_builds
-  if stamp_ok kube "$stamp" kube-apiserver kube-controller-manager kubectl; then log "Kubernetes $v built meanwhile by another build.sh"; return; fi
+  if stamp_ok kube "$stamp" "${KUBE_BINARIES[@]}"; then log "Kubernetes $v built meanwhile by another build.sh"; return; fi
   need_go
   local sv="v0.${v#v1.}" major minor
   major=$(echo "${v#v}" | cut -d. -f1); minor=$(echo "${v#v}" | cut -d. -f2)
-  log "building kube-apiserver, kube-controller-manager, kubectl $v (staging modules $sv; cold build: 10-25 minutes on 2 cores)"
+  log "building ${KUBE_BINARIES[*]} $v (staging modules $sv; cold build: 12-25 minutes on 2 cores)"
   local src="$CACHE/src/kubernetes-$v"
   mkdir -p "$src"
   {
@@ -120,9 +124,10 @@ build_kube() {
   ( cd "$src" && go mod download k8s.io/kubernetes )
   mkdir -p "$src/out"
   local start=$SECONDS
-  ( cd "$src" && go build -trimpath -ldflags "$ldf" -o "$src/out/" \
-      k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager k8s.io/kubernetes/cmd/kubectl )
-  mv -f "$src/out/kube-apiserver" "$src/out/kube-controller-manager" "$src/out/kubectl" "$BIN/"
+  local b pkgs=() outs=()
+  for b in "${KUBE_BINARIES[@]}"; do pkgs+=("k8s.io/kubernetes/cmd/$b"); outs+=("$src/out/$b"); done
+  ( cd "$src" && go build -trimpath -ldflags "$ldf" -o "$src/out/" "${pkgs[@]}" )
+  mv -f "${outs[@]}" "$BIN/"
   echo "$stamp" > "$BIN/.stamps/kube"
   log "Kubernetes binaries built in $((SECONDS - start)) s: $("$BIN/kubectl" version --client 2>/dev/null | head -1)"
 }
@@ -145,6 +150,122 @@ build_skaffold() {
   log "skaffold: $("$BIN/skaffold" version)"
 }
 
+# module_dir MODULE VERSION -> the module's source in the Go module cache
+module_dir() {
+  local dir; dir=$(go mod download -json "$1@$2" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
+  [[ -d "$dir" ]] || die "could not download $1@$2 from the Go module proxy"
+  echo "$dir"
+}
+
+# build_in_module NAME VERSION MODULE LDFLAGS OUTDIR PACKAGES... : builds inside
+# the downloaded module (its own go.mod, go.sum and replace directives apply).
+build_in_module() {
+  local name=$1 v=$2 m=$3 ldf=$4 out=$5; shift 5
+  local dir; dir=$(module_dir "$m" "$v")
+  local tmp; tmp=$(mktemp -d "$CACHE/src/$name.XXXXXX")
+  ( cd "$dir" && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath -ldflags "-s -w $ldf" -o "$tmp/" "$@" )
+  mkdir -p "$out"; mv -f "$tmp"/* "$out/"; rmdir "$tmp"
+}
+
+# node_tool_built NAME VERSION BINARIES... -> 0 when already built; else takes the
+# build lock and checks again (another build.sh may have finished it).
+node_tool_built() {
+  local name=$1 version=$2 stamp="$1 $2"; shift 2
+  if stamp_ok "$name" "$stamp" "$@"; then log "$name $version already built"; return 0; fi
+  lock_builds
+  if stamp_ok "$name" "$stamp" "$@"; then log "$name $version built meanwhile by another build.sh"; return 0; fi
+  need_go
+  return 1
+}
+
+build_containerd() {
+  local v=$HGP_CONTAINERD_VERSION m=github.com/containerd/containerd/v2
+  node_tool_built containerd "$v" containerd containerd-shim-runc-v2 ctr && return
+  log "building containerd $v, its runc shim and ctr (cold build: about 2 minutes)"
+  build_in_module containerd "$v" "$m" "-X $m/version.Version=$v -X $m/version.Package=$m" "$BIN" \
+    ./cmd/containerd ./cmd/containerd-shim-runc-v2 ./cmd/ctr
+  echo "containerd $v" > "$BIN/.stamps/containerd"
+  log "containerd: $("$BIN/containerd" --version)"
+}
+
+build_runc() {
+  local v=$HGP_RUNC_VERSION
+  node_tool_built runc "$v" runc && return
+  command -v gcc >/dev/null || die "gcc is required to build runc (apt-get install gcc)"
+  [[ -f /usr/include/seccomp.h ]] || die "libseccomp-dev is required to build runc (apt-get install libseccomp-dev pkg-config)"
+  log "building runc $v with seccomp (cgo; cold build: about 30 s)"
+  CGO_ENABLED=1 build_in_module runc "$v" github.com/opencontainers/runc "-X main.version=${v#v}" "$BIN" -tags seccomp .
+  echo "runc $v" > "$BIN/.stamps/runc"
+  log "runc: $("$BIN/runc" --version | head -1)"
+}
+
+build_cni() {
+  local v=$HGP_CNI_VERSION
+  node_tool_built cni "$v" cni/bridge cni/host-local cni/loopback cni/portmap && return
+  log "building CNI plugins $v: bridge, host-local, loopback, portmap (cold build: about 30 s)"
+  build_in_module cni "$v" github.com/containernetworking/plugins "" "$BIN/cni" \
+    ./plugins/main/bridge ./plugins/ipam/host-local ./plugins/main/loopback ./plugins/meta/portmap
+  echo "cni $v" > "$BIN/.stamps/cni"
+}
+
+build_coredns() {
+  local v=$HGP_COREDNS_VERSION
+  node_tool_built coredns "$v" coredns && return
+  log "building CoreDNS $v (cold build: about 2 minutes)"
+  build_in_module coredns "$v" github.com/coredns/coredns "-X github.com/coredns/coredns/coremain.GitCommit=$v" "$BIN" .
+  echo "coredns $v" > "$BIN/.stamps/coredns"
+  log "coredns: $("$BIN/coredns" -version | head -1)"
+}
+
+# Prometheus for the node's image, with the service discoveries it uses
+# (kubernetes, dns) instead of all of them: Prometheus' documented way to
+# choose them is a generated plugins/plugins.go, written here into a copy of
+# the module. Its web UI is built from npm sources by Prometheus' own
+# release process and is not part of the module: the API and /metrics answer.
+build_prometheus() {
+  local v=$HGP_PROMETHEUS_VERSION m=github.com/prometheus/prometheus
+  node_tool_built prometheus "$v" prometheus && return
+  # v0.3MM.P is release 3.MM.P
+  local release; release="3.$(echo "${v#v0.}" | sed -E 's/^3([0-9]{2})\.([0-9]+)$/\1.\2/; s/^0//')"
+  log "building Prometheus $release (module $v) with kubernetes and dns service discovery (cold build: about 3 minutes)"
+  local dir src="$CACHE/src/prometheus-$v"
+  dir=$(module_dir "$m" "$v")
+  rm -rf "$src"; cp -r "$dir" "$src"; chmod -R u+w "$src"
+  cat > "$src/plugins/plugins.go" <<'GO'
+// Written by scripts/k8s/build.sh (Prometheus' "make plugins" with a plugins.yml
+// of kubernetes and dns): the service discoveries the local node uses.
+
+package plugins
+
+import (
+	// Register dns plugin.
+	_ "github.com/prometheus/prometheus/discovery/dns"
+	// Register kubernetes plugin.
+	_ "github.com/prometheus/prometheus/discovery/kubernetes"
+)
+GO
+  local p=github.com/prometheus/common/version
+  ( cd "$src" && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath \
+      -ldflags "-s -w -X $p.Version=$release -X $p.Branch=release -X $p.BuildUser=highgopress" -o "$CACHE/src/prometheus.new" ./cmd/prometheus )
+  mv -f "$CACHE/src/prometheus.new" "$BIN/prometheus"
+  rm -rf "$src"
+  echo "prometheus $v" > "$BIN/.stamps/prometheus"
+  log "prometheus: $("$BIN/prometheus" --version 2>&1 | head -1)"
+}
+
+# The pod sandbox ("pause") image's only binary, from the Kubernetes module's
+# own source: no registry holds it for us.
+build_pause() {
+  local v=$HGP_K8S_VERSION
+  node_tool_built pause "$v" pause && return
+  command -v gcc >/dev/null || die "gcc is required to build the pause binary (apt-get install gcc)"
+  local dir; dir=$(module_dir k8s.io/kubernetes "$v")
+  log "building the pause binary from k8s.io/kubernetes $v build/pause/linux/pause.c"
+  gcc -Os -Wall -Werror -static -DVERSION="$v" -o "$CACHE/src/pause.new" "$dir/build/pause/linux/pause.c"
+  mv -f "$CACHE/src/pause.new" "$BIN/pause"
+  echo "pause $v" > "$BIN/.stamps/pause"
+}
+
 main() {
   local want=("$@") w t0=$SECONDS
   [[ ${#want[@]} -gt 0 ]] || want=(helm etcd kube)
@@ -154,7 +275,14 @@ main() {
       etcd) build_etcd ;;
       kube|kubernetes) build_kube ;;
       skaffold) build_skaffold ;;
-      *) die "unknown tool '$w' (expected helm, etcd, kube or skaffold)" ;;
+      containerd) build_containerd ;;
+      runc) build_runc ;;
+      cni) build_cni ;;
+      coredns) build_coredns ;;
+      pause) build_pause ;;
+      prometheus) build_prometheus ;;
+      node) build_containerd; build_runc; build_cni; build_coredns; build_pause; build_prometheus ;;
+      *) die "unknown tool '$w' (expected helm, etcd, kube, skaffold, containerd, runc, cni, coredns, pause, prometheus or node)" ;;
     esac
   done
   log "control-plane tools ready in $BIN ($((SECONDS - t0)) s)"

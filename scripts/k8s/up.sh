@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Start a local Kubernetes control plane on loopback: etcd + kube-apiserver +
-# kube-controller-manager (no kubelet, no nodes: objects are stored, validated,
-# admitted and reconciled by controllers, but no pod ever runs).
+# Start a local Kubernetes control plane: etcd (loopback) + kube-apiserver (on
+# the node bridge's address, $NODE_IP, reachable from this machine and from
+# pods only) + kube-controller-manager. No kubelet: objects are stored,
+# validated, admitted and reconciled, but no pod runs until
+# scripts/k8s/node-up.sh adds the node (make cluster-up does both).
 # Builds the binaries first if needed (scripts/k8s/build.sh). Idempotent: a
 # component already running and healthy is left alone, so a warm start is seconds.
 #
@@ -17,6 +19,8 @@ mkdir -p "$K8S_RUN"
 exec 8>"$K8S_RUN/.up.lock"
 flock 8
 "$HGP_K8S_DIR/build.sh" helm etcd kube
+[[ $(id -u) -eq 0 ]] || die "the control plane needs root (it creates the network bridge $NODE_BRIDGE for its address)"
+command -v ip >/dev/null || die "iproute2 is required (apt-get install iproute2)"
 command -v openssl >/dev/null || die "openssl is required (apt-get install openssl)"
 command -v curl >/dev/null || die "curl is required (apt-get install curl)"
 
@@ -25,7 +29,7 @@ PKI="$K8S_RUN/pki"
 KUBECONFIG_FILE="$K8S_RUN/kubeconfig"
 
 running() { local f="$K8S_RUN/$1.pid"; [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null; }
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+port_busy() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
 start() { # start NAME CMD... : detached, logs in $K8S_RUN/logs/NAME.log
   local name=$1; shift
   setsid nohup "$@" >"$K8S_RUN/logs/$name.log" 2>&1 < /dev/null 8>&- &
@@ -48,17 +52,29 @@ wait_for() {
   done
 }
 
+ensure_bridge
+
 # --- credentials (generated once) -------------------------------------------
-if [[ ! -f "$PKI/ca.crt" || ! -f "$PKI/apiserver.crt" ]]; then
+# A serving certificate for another address (an older checkout's) is replaced.
+if [[ -f "$PKI/apiserver.crt" ]] && ! openssl x509 -in "$PKI/apiserver.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$NODE_IP"; then
+  rm -f "$PKI/apiserver.crt"
+fi
+if [[ ! -f "$PKI/ca.crt" || ! -f "$PKI/apiserver.crt" || ! -f "$PKI/kubelet-client.crt" ]]; then
   log "generating CA, serving certificate and service-account key pair in $PKI"
   openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=highgopress-local-ca" \
     -keyout "$PKI/ca.key" -out "$PKI/ca.crt" 2>/dev/null
   openssl req -newkey rsa:2048 -nodes -subj "/CN=kube-apiserver" \
     -keyout "$PKI/apiserver.key" -out "$PKI/apiserver.csr" 2>/dev/null
-  printf 'subjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n' > "$PKI/apiserver.ext"
+  printf 'subjectAltName=IP:%s,IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\nextendedKeyUsage=serverAuth\n' "$NODE_IP" > "$PKI/apiserver.ext"
   openssl x509 -req -in "$PKI/apiserver.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
     -days 3650 -extfile "$PKI/apiserver.ext" -out "$PKI/apiserver.crt" 2>/dev/null
-  openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
+  # The API server's client certificate towards the kubelet (logs, exec, port-forward).
+  openssl req -newkey rsa:2048 -nodes -subj "/O=system:masters/CN=kube-apiserver-kubelet-client" \
+    -keyout "$PKI/kubelet-client.key" -out "$PKI/kubelet-client.csr" 2>/dev/null
+  printf 'extendedKeyUsage=clientAuth\n' > "$PKI/kubelet-client.ext"
+  openssl x509 -req -in "$PKI/kubelet-client.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$PKI/kubelet-client.ext" -out "$PKI/kubelet-client.crt" 2>/dev/null
+  [[ -f "$PKI/sa.key" ]] || openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
   openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
   rm -f "$PKI/tokens.csv"
 fi
@@ -76,7 +92,7 @@ kind: Config
 clusters:
 - name: highgopress-local
   cluster:
-    server: https://127.0.0.1:$APISERVER_PORT
+    server: https://$NODE_IP:$APISERVER_PORT
     certificate-authority-data: $ca_b64
 users:
 - name: admin
@@ -105,22 +121,24 @@ else
 fi
 
 # --- kube-apiserver -------------------------------------------------------------
-curl_api() { curl -sf --cacert "$PKI/ca.crt" -H "Authorization: Bearer $admin_token" "https://127.0.0.1:$APISERVER_PORT$1"; }
+curl_api() { curl -sf --cacert "$PKI/ca.crt" -H "Authorization: Bearer $admin_token" "https://$NODE_IP:$APISERVER_PORT$1"; }
 if running kube-apiserver && curl_api /readyz >/dev/null 2>&1; then
-  log "kube-apiserver already running (pid $(cat "$K8S_RUN/kube-apiserver.pid"), https://127.0.0.1:$APISERVER_PORT)"
+  log "kube-apiserver already running (pid $(cat "$K8S_RUN/kube-apiserver.pid"), https://$NODE_IP:$APISERVER_PORT)"
 else
-  port_busy "$APISERVER_PORT" && die "port $APISERVER_PORT is in use by another process; set HGP_APISERVER_PORT to a free port"
-  log "starting kube-apiserver $HGP_K8S_VERSION on https://127.0.0.1:$APISERVER_PORT"
+  port_busy "$APISERVER_PORT" "$NODE_IP" && die "port $APISERVER_PORT is in use by another process; set HGP_APISERVER_PORT to a free port"
+  log "starting kube-apiserver $HGP_K8S_VERSION on https://$NODE_IP:$APISERVER_PORT"
   start kube-apiserver "$BIN/kube-apiserver" \
     --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --endpoint-reconciler-type none --secure-port "$APISERVER_PORT" \
+    --bind-address "$NODE_IP" --advertise-address "$NODE_IP" --secure-port "$APISERVER_PORT" \
+    --kubelet-client-certificate "$PKI/kubelet-client.crt" --kubelet-client-key "$PKI/kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP \
     --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
     --client-ca-file "$PKI/ca.crt" \
     --token-auth-file "$PKI/tokens.csv" \
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --authorization-mode RBAC \
-    --service-cluster-ip-range 10.96.0.0/16 \
+    --service-cluster-ip-range "$SERVICE_CIDR" \
     --enable-admission-plugins NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,ResourceQuota,PodSecurity \
     --allow-privileged=false --profiling=false --v=1
   wait_for "kube-apiserver /readyz" 120 kube-apiserver curl_api /readyz
@@ -138,7 +156,7 @@ else
     --authentication-kubeconfig "$KUBECONFIG_FILE" --authorization-kubeconfig "$KUBECONFIG_FILE" --authentication-skip-lookup \
     --bind-address 127.0.0.1 --secure-port "$KCM_PORT" \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
-    --service-cluster-ip-range 10.96.0.0/16 \
+    --service-cluster-ip-range "$SERVICE_CIDR" \
     --leader-elect=false --profiling=false --v=1
   wait_for "kube-controller-manager /healthz" 60 kube-controller-manager kcm_healthy
 fi

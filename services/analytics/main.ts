@@ -78,7 +78,7 @@ const grpcServer = await startGrpcServer(
 );
 let ready = true;
 grpcServer.setServing(true);
-const opsServer = await startOpsServer({ host: config.host, port: config.metricsPort, registry, ready: () => ready && redis.status === "ready" });
+const opsServer = await startOpsServer({ host: config.host, port: config.metricsPort, registry, ready: () => ready }); // this pod's state, not Redis's (as in the counter)
 consumer.start();
 logger.info({ grpcPort: grpcServer.port, metricsPort: config.metricsPort }, "analytics service listening");
 

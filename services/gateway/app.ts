@@ -68,10 +68,12 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
     reply.type("application/json; charset=utf-8").send(healthBody);
   });
   app.get("/healthz", untraced, async () => ({ status: "ok" }));
+  // Readiness is this pod's own state (see docs/ARCHITECTURE.md, "Readiness"): a
+  // downstream outage would take every gateway out of its Service at once,
+  // so it is answered by breakers and fast 503s instead and only reported here.
   app.get("/readyz", untraced, async (_request, reply) => {
-    const downstreams = options.downstream.health();
-    const ready = options.accepting() && downstreams.counter && downstreams.analytics;
-    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", downstreams });
+    const ready = options.accepting();
+    return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", downstreams: options.downstream.health() });
   });
   app.get("/metrics", untraced, async (request, reply) => {
     const { contentType, body } = await renderMetrics(options.registry, request.headers.accept);

@@ -1,0 +1,260 @@
+/**
+ * End to end on a real single-node Kubernetes (scripts/k8s/node-up.sh:
+ * kubelet, containerd, CoreDNS, kube-proxy) with the images built locally
+ * and the chart installed as `make cluster-up` installs it. Every check is
+ * something a user sees: pods Ready, the README's requests answered through
+ * the gateway Service, writes spread over every counter pod, rankings,
+ * metrics and traces in the in-cluster Prometheus and Jaeger, the counter
+ * scaled out and back by the CounterAutoscaler under load, and pod
+ * deletions and a rolling upgrade under load with a ledger of every
+ * acknowledged increment. Load goes from this machine to the Services'
+ * cluster IPs, bounded in count and time.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, describe, test } from "node:test";
+import type { Redis } from "ioredis";
+import { helm, helmBin, kubectl, kubectlBin, runOk } from "../chart/tools.js";
+import { checkLedger, IncrementLedger, percentile, runLedgerLoad, runLoad, summarize, type Outcome } from "../faults/support/load.js";
+import { eventually, http, sleep } from "../support/stack.js";
+import {
+  allReady,
+  componentPods,
+  counterCalls,
+  counterReplicas,
+  describePods,
+  gatewayUrl,
+  helmUpgrade,
+  kubectlJson,
+  NAMESPACE,
+  nodeDown,
+  nodeUp,
+  pods,
+  promQuery,
+  redisClient,
+  RELEASE,
+  serviceIP,
+} from "./support.js";
+
+const hex = (n: number) => randomBytes(n).toString("hex");
+const report = (what: string, figures: unknown) => console.log(`cluster: ${what}: ${typeof figures === "string" ? figures : JSON.stringify(figures)}`);
+const keepNode = process.env.HIGHGOPRESS_KEEP_NODE === "1";
+
+let gateway = "";
+let redis: Redis | undefined;
+
+before(() => nodeUp(), { timeout: 90 * 60_000 });
+after(async () => {
+  redis?.disconnect();
+  if (!keepNode) nodeDown();
+});
+
+describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
+  test("helm install: every pod of the release Ready, none restarted", { timeout: 15 * 60_000 }, async () => {
+    // A release left by make cluster-up is replaced, so the time measured is a fresh install.
+    if (helm(["status", RELEASE, "-n", NAMESPACE]).status === 0) {
+      runOk(helmBin, ["uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m"], { timeoutMs: 6 * 60_000 });
+      kubectl(["-n", NAMESPACE, "delete", "pvc", "--all", "--wait=true", "--timeout=120s"], { timeoutMs: 150_000 });
+    }
+    const started = Date.now();
+    helmUpgrade();
+    const list = await allReady();
+    report("helm install to all pods Ready", `${((Date.now() - started) / 1000).toFixed(0)} s, ${list.length} pods: ${list.map((p) => p.name).join(", ")}`);
+    for (const component of ["gateway", "counter", "analytics", "autoscaler", "redis", "kafka", "prometheus", "jaeger"]) {
+      assert.ok(list.some((p) => p.component === component), `no ${component} pod:\n${describePods()}`);
+    }
+    assert.deepEqual(list.filter((p) => p.restarts > 0).map((p) => `${p.name}: ${p.restarts} restarts`), []);
+    gateway = gatewayUrl();
+    redis = redisClient();
+  });
+
+  test("the README's requests answer as documented through the gateway Service", async () => {
+    const id = `readme-${hex(4)}`;
+    const inc = await http("POST", `${gateway}/api/v1/counter/increment`, { resource_id: id, counter_type: "like", delta: 1 }, { "Idempotency-Key": `key-${id}` });
+    assert.equal(inc.status, 200, JSON.stringify(inc.body));
+    assert.equal(inc.body.status, "success");
+    assert.deepEqual({ ...inc.body.data, timestamp: 0 }, { resource_id: id, counter_type: "like", current_value: 1, success: true, timestamp: 0 });
+    const again = await http("POST", `${gateway}/api/v1/counter/increment`, { resource_id: id, counter_type: "like", delta: 1 }, { "Idempotency-Key": `key-${id}` });
+    assert.equal(again.body.data.current_value, 1, "a repeated Idempotency-Key counts once");
+    const read = await http("GET", `${gateway}/api/v1/counter/${id}/like`);
+    assert.equal(read.body.data.current_value, 1);
+    const batch = await http("POST", `${gateway}/api/v1/counter/batch-increment`, {
+      operations: [
+        { resource_id: id, counter_type: "like", delta: 1 },
+        { resource_id: `${id}-2`, counter_type: "view", delta: 5 },
+      ],
+    });
+    assert.equal(batch.status, 200, JSON.stringify(batch.body));
+    assert.deepEqual(batch.body.data.results.map((r: any) => r.current_value), [2, 5]);
+    const reads = await http("POST", `${gateway}/api/v1/counter/batch`, { queries: [{ resource_id: id, counter_type: "like" }, { resource_id: `${id}-2`, counter_type: "view" }] });
+    assert.deepEqual(reads.body.data.results.map((r: any) => r.current_value), [2, 5]);
+    const top = await eventually("the ranking to show the writes", async () => {
+      const r = await http("GET", `${gateway}/api/v1/analytics/top?counter_type=like&limit=100&time_range=24h&page=1`);
+      return r.body.data?.items?.some((i: any) => i.resource_id === id && i.value === 2) ? r : undefined;
+    }, 60_000, 500);
+    assert.equal(top.body.data.counter_type, "like");
+    const stats = await http("GET", `${gateway}/api/v1/analytics/stats/${id}/like?time_range=24h`);
+    assert.equal(stats.status, 200, JSON.stringify(stats.body));
+    assert.equal(stats.body.data.total, 2);
+    assert.equal((await http("GET", `${gateway}/api/v1/health`)).body.data.status, "healthy");
+    assert.equal((await http("GET", `${gateway}/healthz`)).status, 200);
+    assert.equal((await http("GET", `${gateway}/readyz`)).status, 200);
+    assert.match((await http("GET", `${gateway}/metrics`)).body, /highgopress_gateway_coalesced_batch_size_bucket/);
+  });
+
+  test("the gateway spreads increments over every counter pod through the headless Service's DNS", async () => {
+    const counters = componentPods("counter").filter((p) => p.ready);
+    assert.ok(counters.length >= 2, `expected at least 2 counter pods, got ${counters.length}`);
+    const beforeCalls = await Promise.all(counters.map((p) => counterCalls(p.ip)));
+    const type = `spread${hex(3)}`;
+    const load = await runLoad({
+      origin: gateway,
+      connections: 16,
+      durationMs: 30_000,
+      maxRequests: 3_000,
+      next: (i) => ({ method: "POST", path: "/api/v1/counter/increment", body: JSON.stringify({ resource_id: `s${i}`, counter_type: type }) }),
+    });
+    assert.equal(load.byStatus["200"], load.requests, summarize(load));
+    const calls = (await Promise.all(counters.map((p) => counterCalls(p.ip)))).map((n, k) => n - beforeCalls[k]!);
+    const total = calls.reduce((a, b) => a + b, 0);
+    const shares = counters.map((p, k) => `${p.name} ${((100 * calls[k]!) / total).toFixed(0)} %`);
+    report("gRPC calls per counter pod", `${total} calls for ${load.requests} increments: ${shares.join(", ")}`);
+    for (const [k, p] of counters.entries()) assert.ok(calls[k]! >= total / (counters.length * 3), `${p.name} got ${calls[k]} of ${total} calls`);
+  });
+
+  test("in-cluster Prometheus scrapes every pod through Kubernetes service discovery", async () => {
+    const scraped = pods().filter((p) => ["gateway", "counter", "analytics", "autoscaler"].includes(p.component));
+    const up = await eventually("every service pod to be an up target", async () => {
+      const series = await promQuery(`up{kubernetes_namespace="${NAMESPACE}"} or up{namespace="${NAMESPACE}"}`);
+      const upPods = new Set(series.filter((s) => s.value[1] === "1").map((s) => s.metric.pod ?? s.metric.kubernetes_pod_name ?? ""));
+      return scraped.every((p) => upPods.has(p.name)) ? series : undefined;
+    }, 90_000, 2_000);
+    report("Prometheus up targets", up.map((s) => `${s.metric.pod ?? s.metric.kubernetes_pod_name}=${s.value[1]}`).join(", "));
+  });
+
+  test("a request with a sampled traceparent is one trace in the in-cluster Jaeger: gateway, counter, analytics", async () => {
+    const traceId = hex(16);
+    const r = await http("POST", `${gateway}/api/v1/counter/increment`, { resource_id: `trace-${hex(3)}`, counter_type: "like" }, { traceparent: `00-${traceId}-${hex(8)}-01` });
+    assert.equal(r.status, 200);
+    const jaeger = `http://${serviceIP("jaeger")}:16686`;
+    const services = await eventually("the trace in Jaeger with gateway, counter and analytics spans", async () => {
+      const t = await http("GET", `${jaeger}/api/traces/${traceId}`);
+      if (t.status !== 200 || !t.body.data?.[0]) return undefined;
+      const trace = t.body.data[0];
+      const names = new Set(Object.values(trace.processes as Record<string, { serviceName: string }>).map((p) => p.serviceName));
+      // Analytics spans are linked to the batch that carried the event; they appear in the trace of the request.
+      return ["highgopress-gateway", "highgopress-counter", "highgopress-analytics"].every((n) => names.has(n)) ? [...names] : undefined;
+    }, 90_000, 2_000);
+    report("services in the trace", services.join(", "));
+  });
+
+  test("the CounterAutoscaler scales the counter out under load and back down after it", { timeout: 10 * 60_000 }, async () => {
+    const min = counterReplicas();
+    const original = new Set(componentPods("counter").map((p) => p.name));
+    const type = `scale${hex(3)}`;
+    let stop = false;
+    const started = Date.now();
+    // 1,600 increments/s against 400 per replica: the autoscaler wants 4 pods.
+    const load = runLoad({
+      origin: gateway,
+      connections: 32,
+      durationMs: 240_000,
+      maxRequests: 400_000,
+      ratePerSecond: 1_600,
+      stop: () => stop,
+      next: (i) => ({ method: "POST", path: "/api/v1/counter/increment", body: JSON.stringify({ resource_id: `a${i % 5000}`, counter_type: type }) }),
+    });
+    let newPodServing = 0;
+    try {
+      newPodServing = await eventually("a new counter pod serving requests", async () => {
+        const fresh = componentPods("counter").filter((p) => !original.has(p.name) && p.ready && p.ip);
+        for (const p of fresh) if ((await counterCalls(p.ip).catch(() => 0)) > 0) return Date.now() - started;
+        return undefined;
+      }, 200_000, 1_000);
+    } finally {
+      stop = true;
+    }
+    const summary = await load;
+    const peak = counterReplicas();
+    report("scale out", `a new counter pod served requests ${(newPodServing / 1000).toFixed(0)} s after the load started; replicas ${min} -> ${peak}; load ${summarize(summary)}`);
+    assert.ok(peak > min);
+    const ended = Date.now();
+    await eventually(`the counter back at ${min} replicas`, () => (counterReplicas() === min ? true : undefined), 240_000, 2_000);
+    report("scale down", `back to ${min} replicas ${((Date.now() - ended) / 1000).toFixed(0)} s after the load ended`);
+    await allReady();
+  });
+
+  describe("faults under load, every acknowledged increment accounted for", () => {
+    /** Paced increments over `ms` while `fault` runs; returns the ledger check and the outcomes. */
+    async function underLoad(name: string, fault: () => Promise<void>, ms = 25_000) {
+      const ledger = new IncrementLedger(`${name}-${hex(3)}-`, "like");
+      const { done, outcomes } = runLedgerLoad(ledger, { origin: gateway, connections: 16, durationMs: ms, ratePerSecond: 300, timeoutMs: 10_000 });
+      await sleep(3_000);
+      await fault();
+      const summary = await done;
+      const check = await checkLedger(redis!, ledger);
+      const failed = outcomes.filter((o) => o.status !== 200);
+      report(name, {
+        load: summarize(summary),
+        acknowledged: check.acknowledged,
+        failed: failed.length,
+        failedByStatus: summary.byStatus,
+        lost: check.problems.length,
+        inDoubt: check.inDoubt,
+      });
+      assert.deepEqual(check.problems.slice(0, 5), [], `${check.problems.length} increments not where they should be`);
+      return { check, failed, outcomes };
+    }
+    const deletePod = (name: string) => runOk(kubectlBin, ["-n", NAMESPACE, "delete", "pod", name, "--wait=false"]);
+
+    test("deleting the analytics pod: writes through the gateway keep succeeding", async () => {
+      const { failed } = await underLoad("delete analytics pod", async () => {
+        deletePod(componentPods("analytics")[0]!.name);
+      });
+      assert.equal(failed.length, 0, `failed requests: ${JSON.stringify(failed.slice(0, 3))}`);
+      await allReady();
+    });
+
+    test("deleting a counter pod: no acknowledged increment lost", async () => {
+      await underLoad("delete counter pod", async () => {
+        deletePod(componentPods("counter")[0]!.name);
+      });
+      await allReady();
+    });
+
+    test("helm upgrade with a changed pod template (rolling update) under load: no failed request", { timeout: 10 * 60_000 }, async () => {
+      const { failed } = await underLoad("rolling upgrade", async () => {
+        helmUpgrade(["--reuse-values", "--set-string", `components.gateway.podAnnotations.rollout=${hex(4)}`, "--set-string", `components.counter.podAnnotations.rollout=${hex(4)}`]);
+      }, 20_000);
+      assert.equal(failed.length, 0, `failed requests: ${JSON.stringify(failed.slice(0, 3))}`);
+      await allReady();
+    });
+
+    test("restarting the Redis pod: fast 503s during the gap, then full recovery", { timeout: 6 * 60_000 }, async () => {
+      const { outcomes } = await underLoad("restart redis pod", async () => {
+        deletePod(`${RELEASE}-redis-0`);
+      }, 45_000);
+      const refusals = outcomes.filter((o: Outcome) => o.status === 503);
+      const late = outcomes.slice(-100);
+      report("redis gap", `${refusals.length} answered 503, P99 of those ${percentile(refusals.map((o) => o.latencyMs), 99).toFixed(0)} ms; last 100 requests: ${late.filter((o) => o.status === 200).length} x 200`);
+      assert.ok(refusals.every((o) => o.latencyMs < 5_000), "every 503 came within 5 s");
+      assert.ok(late.every((o) => o.status === 200), `after the restart every request succeeds again: ${JSON.stringify(late.filter((o) => o.status !== 200).slice(0, 3))}`);
+      await allReady();
+    });
+  });
+
+  test("helm uninstall leaves nothing of the release", { timeout: 6 * 60_000 }, async () => {
+    redis?.disconnect();
+    redis = undefined;
+    runOk(helmBin, ["uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m"], { timeoutMs: 6 * 60_000 });
+    const kinds = "all,configmaps,secrets,serviceaccounts,roles,rolebindings,poddisruptionbudgets,networkpolicies,persistentvolumeclaims,leases,counterautoscalers";
+    const left = await eventually("the release's objects to be gone", () => {
+      const items = kubectlJson<{ items: any[] }>(["-n", NAMESPACE, "get", kinds, "-l", `app.kubernetes.io/instance=${RELEASE}`]).items;
+      const podsLeft = pods();
+      return items.length === 0 && podsLeft.length === 0 ? [] : undefined;
+    }, 180_000, 2_000).catch((err) => {
+      throw new Error(`${(err as Error).message}: ${kubectl(["-n", NAMESPACE, "get", kinds, "-l", `app.kubernetes.io/instance=${RELEASE}`]).stdout}`);
+    });
+    assert.deepEqual(left, []);
+  });
+});

@@ -1,0 +1,132 @@
+/**
+ * The end-to-end suite's view of the local node (scripts/k8s/node-up.sh):
+ * the release installed the way `make cluster-up` installs it, its pods and
+ * Services, and clients that reach them from this machine through the
+ * Services' cluster IPs (kube-proxy) and the pods' own addresses.
+ */
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Redis } from "ioredis";
+import { helm, kubectl, kubectlBin, repoRoot, runDir, runOk } from "../chart/tools.js";
+import { eventually, http } from "../support/stack.js";
+
+export const RELEASE = "highgopress";
+export const NAMESPACE = "highgopress";
+const nodeRun = join(runDir, "k8s/node");
+
+/** Starts the control plane and the node, building tools and images when needed. */
+export function nodeUp(): void {
+  runOk(join(repoRoot, "scripts/k8s/node-up.sh"), [], { timeoutMs: 90 * 60_000 });
+}
+
+/** Stops the node and undoes its changes to the machine (the control plane stays). */
+export function nodeDown(): void {
+  runOk(join(repoRoot, "scripts/k8s/node-down.sh"), [], { timeoutMs: 5 * 60_000 });
+}
+
+/** `helm upgrade --install` as make cluster-up runs it, plus `extra`; waits for every pod to be Ready. */
+export function helmUpgrade(extra: string[] = [], opts: { wait?: boolean } = {}): void {
+  const r = helm(
+    [
+      "upgrade", "--install", RELEASE, join(repoRoot, "charts/highgopress"),
+      "--namespace", NAMESPACE, "--create-namespace",
+      "-f", join(repoRoot, "k8s/values-node.yaml"), "-f", join(nodeRun, "images-values.yaml"),
+      ...(opts.wait === false ? [] : ["--wait", "--timeout", "10m"]),
+      ...extra,
+    ],
+    { timeoutMs: 11 * 60_000 },
+  );
+  if (r.status !== 0) throw new Error(`helm upgrade exited ${r.status}: ${r.stderr}\n${describePods()}`);
+}
+
+/** Pod phases, readiness and recent events, for failure messages. */
+export function describePods(): string {
+  return kubectl(["-n", NAMESPACE, "get", "pods", "-o", "wide"]).stdout + kubectl(["-n", NAMESPACE, "get", "events", "--sort-by=.lastTimestamp"]).stdout.split("\n").slice(-25).join("\n");
+}
+
+export function kubectlJson<T = any>(args: string[]): T {
+  return JSON.parse(runOk(kubectlBin, [...args, "-o", "json"])) as T;
+}
+
+export interface PodInfo {
+  name: string;
+  ip: string;
+  ready: boolean;
+  restarts: number;
+  deleting: boolean;
+  component: string;
+  phase: string;
+}
+
+export function pods(selector = `app.kubernetes.io/instance=${RELEASE}`): PodInfo[] {
+  const list = kubectlJson<{ items: any[] }>(["-n", NAMESPACE, "get", "pods", "-l", selector]);
+  return list.items.map((p) => ({
+    name: p.metadata.name,
+    ip: p.status.podIP ?? "",
+    phase: p.status.phase,
+    component: p.metadata.labels?.["app.kubernetes.io/component"] ?? "",
+    deleting: Boolean(p.metadata.deletionTimestamp),
+    ready: (p.status.conditions ?? []).some((c: any) => c.type === "Ready" && c.status === "True"),
+    restarts: (p.status.containerStatuses ?? []).reduce((n: number, c: any) => n + c.restartCount, 0),
+  }));
+}
+
+export const componentPods = (component: string) => pods(`app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=${component}`);
+
+export function serviceIP(component: string): string {
+  return runOk(kubectlBin, ["-n", NAMESPACE, "get", "svc", `${RELEASE}-${component}`, "-o", "jsonpath={.spec.clusterIP}"]).trim();
+}
+
+export const gatewayUrl = () => `http://${serviceIP("gateway")}:8080`;
+
+/** A client of the release's Redis through its Service, with the generated password. */
+export function redisClient(): Redis {
+  const password = Buffer.from(runOk(kubectlBin, ["-n", NAMESPACE, "get", "secret", RELEASE, "-o", "jsonpath={.data.redis-password}"]), "base64").toString();
+  return new Redis({ host: serviceIP("redis"), port: 6379, password, lazyConnect: false, maxRetriesPerRequest: 3 });
+}
+
+/** The replica count the counter Deployment asks for. */
+export function counterReplicas(): number {
+  return kubectlJson<{ spec: { replicas: number } }>(["-n", NAMESPACE, "get", "deployment", `${RELEASE}-counter`]).spec.replicas;
+}
+
+/** gRPC calls a counter pod has handled (all methods, all codes), from its own /metrics. */
+export async function counterCalls(podIP: string): Promise<number> {
+  const text = await (await fetch(`http://${podIP}:9101/metrics`)).text();
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("highgopress_grpc_server_handling_seconds_count{") && l.includes('grpc_service="highgopress.counter.v1.CounterService"'))
+    .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
+}
+
+/** Waits until every pod of the release is Ready and none is terminating. */
+export async function allReady(timeoutMs = 180_000): Promise<PodInfo[]> {
+  return eventually(
+    "every pod of the release Ready",
+    () => {
+      const list = pods();
+      return list.length > 0 && list.every((p) => p.ready && !p.deleting) ? list : undefined;
+    },
+    timeoutMs,
+    1_000,
+  ).catch((err) => {
+    throw new Error(`${(err as Error).message}\n${describePods()}`);
+  });
+}
+
+/** The images make cluster-up built ($NODE_RUN/images.env), by variable name. */
+export function builtImages(): Record<string, string> {
+  return Object.fromEntries(
+    readFileSync(join(nodeRun, "images.env"), "utf8")
+      .split("\n")
+      .filter((l) => l.includes("="))
+      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+  );
+}
+
+/** A Prometheus instant query against the in-cluster Prometheus. */
+export async function promQuery(expr: string): Promise<Array<{ metric: Record<string, string>; value: [number, string] }>> {
+  const r = await http("GET", `http://${serviceIP("prometheus")}:9090/api/v1/query?query=${encodeURIComponent(expr)}`);
+  if (r.status !== 200) throw new Error(`Prometheus answered ${r.status}: ${JSON.stringify(r.body)}`);
+  return r.body.data.result;
+}
