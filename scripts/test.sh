@@ -29,8 +29,12 @@ scripts/k8s/up.sh
 started+=(k8s)
 eval "$(scripts/k8s/env.sh)"
 
-targets=("$@")
-[[ ${#targets[@]} -gt 0 ]] || targets=(dist/test)
+# node --test takes files or glob patterns (a directory is read as a file
+# since Node 22): a directory given here means every *.test.js under it.
+targets=()
+for t in "${@:-dist/test}"; do
+  if [[ -d $t ]]; then targets+=("${t%/}/**/*.test.js"); else targets+=("$t"); fi
+done
 echo "==> test: running node --test ${targets[*]} (infrastructure ready after $((SECONDS - t0))s)"
 # One test file at a time: the fault tests stop and start the shared servers.
 node --test --test-concurrency=1 "${targets[@]}"

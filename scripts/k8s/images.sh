@@ -9,9 +9,11 @@
 #                                  # and $NODE_RUN/images-values.yaml (chart values)
 #   scripts/k8s/images.sh import   # import every image into the running containerd
 #   scripts/k8s/images.sh          # both
-#   scripts/k8s/images.sh app REF  # only the project image, tagged REF, and import it
-#                                  # (skaffold's custom build)
+#   scripts/k8s/images.sh app [REF]  # only the project image, tagged REF (default
+#                                  # $IMAGE, as skaffold's custom build sets it), imported
+#                                  # also under the image-ID tag skaffold deploys
 set -euo pipefail
+shopt -s inherit_errexit # a failed build inside $(...) stops the script
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 IMAGES_DIR="$HGP_REPO/k8s/images"
@@ -25,7 +27,10 @@ mkdir -p "$ARCHIVES" "$NODE_RUN"
 [[ $(id -u) -eq 0 ]] || die "building images needs root (buildah with overlay storage)"
 ensure_node_packages
 
-# Buildah keeps its layers in the cache; its run state and mounts are removed on exit.
+# Buildah keeps its layers in the cache; its run state and mounts are removed
+# on exit, and so is the blob-info cache it writes to /var/lib/containers
+# whatever --root says, unless that directory was there before.
+[[ -e /var/lib/containers ]] && made_containers_dir=0 || made_containers_dir=1
 bh() { buildah --root "$BUILDAH_ROOT" --runroot "$BUILDAH_RUN" --storage-driver overlay "$@"; }
 cleanup_buildah() {
   bh unmount --all >/dev/null 2>&1 || true
@@ -34,6 +39,7 @@ cleanup_buildah() {
     umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
   done
   rm -rf "$BUILDAH_RUN"
+  if [[ $made_containers_dir == 1 ]]; then rm -rf /var/lib/containers; fi
 }
 trap cleanup_buildah EXIT
 exec 6>"$ARCHIVES/.lock"
@@ -73,9 +79,16 @@ build_image() {
     printf 'cafile=%s\n' "$HOST_CA" > "$ARCHIVES/npmrc"
     mounts+=(-v "$HOST_CA:$HOST_CA:ro" -v "$ARCHIVES/npmrc:/usr/local/etc/npmrc:ro")
   fi
-  bh build --quiet --isolation chroot --network host --pull-never --layers=false \
-    --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 \
-    "${mounts[@]}" -f "$file" -t "$ref" "${args[@]}" "$ctx" >/dev/null
+  # Buildah's chroot isolation now and then fails to start a RUN step
+  # ("sealing memfd copy: Device or resource busy"); a second try passes.
+  local attempt
+  for attempt in 1 2; do
+    bh build --quiet --isolation chroot --network host --pull-never --layers=false \
+      --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 \
+      "${mounts[@]}" -f "$file" -t "$ref" "${args[@]}" "$ctx" >/dev/null && break
+    [[ $attempt == 1 ]] || die "building $ref failed"
+    log "building $ref failed; trying once more"
+  done
   bh push --quiet "$ref" "docker-archive:$archive.tmp:$ref" >&2
   mv "$archive.tmp" "$archive"
   log "built $ref in $((SECONDS - start)) s"
@@ -189,12 +202,16 @@ normalized() {
   else echo "$ref"; fi
 }
 
+# ctr on the node's containerd, without its warning that cgroup v1 is deprecated
+# (printed on every call; these machines have nothing else)
+node_ctr() { "$BIN/ctr" --address "$NODE_STATE/containerd.sock" -n k8s.io "$@" 2> >(grep -v "cgroup v1 is deprecated" >&2); }
+
 # import_image REF -> into containerd's k8s.io namespace unless already there
 import_image() {
-  local ref=$1 sock="$NODE_STATE/containerd.sock"
-  if "$BIN/ctr" --address "$sock" -n k8s.io images ls -q "name==$(normalized "$ref")" | grep -q .; then return; fi
+  local ref=$1
+  if node_ctr images ls -q "name==$(normalized "$ref")" | grep -q .; then return; fi
   log "importing $ref into containerd"
-  "$BIN/ctr" --address "$sock" -n k8s.io images import --snapshotter overlayfs "$(archive_of "$ref")" 2>&1 >/dev/null | { grep -v "cgroup v1 is deprecated" || true; } >&2
+  node_ctr images import --snapshotter overlayfs "$(archive_of "$ref")" >/dev/null
 }
 
 import_all() {
@@ -212,9 +229,17 @@ case ${1:-all} in
   import) import_all ;;
   all) build_all; import_all ;;
   app)
-    [[ $# -eq 2 ]] || die "usage: scripts/k8s/images.sh app REF"
-    app_image "$(node_image "$(base_image)")" "$2" >/dev/null
-    import_image "$2"
+    ref=${2:-${IMAGE:-}}
+    [[ -n $ref ]] || die "usage: scripts/k8s/images.sh app REF (or IMAGE=REF)"
+    # The tag names this build's inputs only when skaffold made it from them,
+    # so build unconditionally: an archive of the same name is replaced.
+    rm -f "$(archive_of "$ref")"
+    app_image "$(node_image "$(base_image)")" "$ref" >/dev/null
+    node_ctr images rm "$(normalized "$ref")" >/dev/null 2>&1 || true
+    import_image "$ref"
+    # skaffold deploys <name>:<image ID> (the ID its Docker API reports for REF).
+    id=$(bh inspect --type image --format '{{.FromImageID}}' "$ref")
+    node_ctr images tag --force "$(normalized "$ref")" "$(normalized "${ref%:*}:${id#sha256:}")" >/dev/null
     ;;
   *) die "usage: scripts/k8s/images.sh [build|import|all|app REF]" ;;
 esac

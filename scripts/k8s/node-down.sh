@@ -31,28 +31,29 @@ ctr() { "$BIN/ctr" --address "$sock" -n k8s.io "$@"; }
 stop kubelet
 stop kube-scheduler
 stop kube-proxy
+# Every container process at once (they would each take their grace period),
+# then containerd's records of them, then containerd and the shims.
+kubepods_cgroups() { find /sys/fs/cgroup/*/ -maxdepth 1 -type d -name 'kubepods*' 2>/dev/null; }
+kill_leftovers() {
+  local pids
+  pids=$( { kubepods_cgroups | while read -r d; do find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null; done
+            pgrep -f "^$BIN/containerd-shim-runc-v2 " || true; } | sort -u)
+  [[ -n $pids ]] || return 0
+  log "killing $(wc -w <<<"$pids") $1"
+  kill -KILL $pids 2>/dev/null || true
+  sleep 0.5
+}
 if [[ -S $sock ]] && ctr version >/dev/null 2>&1; then
   ids=$(ctr tasks ls -q 2>/dev/null || true)
   if [[ -n $ids ]]; then
     log "stopping $(wc -w <<<"$ids") containers"
     for id in $ids; do ctr tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
-    for id in $ids; do
-      for _ in $(seq 1 50); do ctr tasks delete "$id" >/dev/null 2>&1 && break; sleep 0.1; done
-    done
+    for id in $ids; do timeout 10 "$BIN/ctr" --address "$sock" -n k8s.io tasks delete --force "$id" >/dev/null 2>&1 || true; done
   fi
   for id in $(ctr containers ls -q 2>/dev/null || true); do ctr containers delete "$id" >/dev/null 2>&1 || true; done
 fi
 stop containerd 20
-
-# Whatever still runs in the node's cgroups or as its shims.
-kubepods_cgroups() { find /sys/fs/cgroup/*/ -maxdepth 1 -type d -name 'kubepods*' 2>/dev/null; }
-pids=$( { kubepods_cgroups | while read -r d; do find "$d" -name cgroup.procs -exec cat {} + 2>/dev/null; done
-          pgrep -f "^$BIN/containerd-shim-runc-v2 " || true; } | sort -u)
-if [[ -n $pids ]]; then
-  log "killing $(wc -w <<<"$pids") leftover processes of the node"
-  kill -KILL $pids 2>/dev/null || true
-  sleep 0.5
-fi
+kill_leftovers "leftover processes of the node"
 
 # Mounts: pod volumes and the kubelet root (a bind mount of itself), network
 # namespaces, container root filesystems.
@@ -77,9 +78,9 @@ if [[ -x "$BIN/kube-proxy" ]]; then "$BIN/kube-proxy" --cleanup >/dev/null 2>&1 
 for ipt in iptables ip6tables; do
   command -v $ipt >/dev/null || continue
   for table in filter nat mangle raw; do
-    $ipt-save -t $table 2>/dev/null | grep -E '^-A .* -j (KUBE-|CNI-)' | sed 's/^-A /-D /' |
+    { $ipt-save -t $table 2>/dev/null | grep -E '^-A .* -j (KUBE-|CNI-)' || true; } | sed 's/^-A /-D /' |
       while read -r rule; do eval "$ipt -t $table $rule" 2>/dev/null || true; done
-    chains=$($ipt-save -t $table 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\|CNI-[^ ]*\) .*/\1/p')
+    chains=$($ipt-save -t $table 2>/dev/null | sed -n 's/^:\(KUBE-[^ ]*\|CNI-[^ ]*\) .*/\1/p' || true)
     for c in $chains; do $ipt -t $table -F "$c" 2>/dev/null || true; done
     for c in $chains; do $ipt -t $table -X "$c" 2>/dev/null || true; done
   done

@@ -30,7 +30,8 @@ ensure_node_packages
 running() { local f="$NODE_RUN/$1.pid"; [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null; }
 start() { # start NAME CMD... : detached, logs in $NODE_RUN/logs/NAME.log
   local name=$1; shift
-  setsid nohup "$@" >"$NODE_RUN/logs/$name.log" 2>&1 < /dev/null 7>&- 8>&- &
+  printf '\n===== %s: starting %s =====\n' "$(date -u +%FT%TZ)" "$name" >>"$NODE_RUN/logs/$name.log"
+  setsid nohup "$@" >>"$NODE_RUN/logs/$name.log" 2>&1 < /dev/null 7>&- 8>&- &
   echo $! > "$NODE_RUN/$name.pid"
 }
 wait_for() { # wait_for WHAT SECONDS NAME CMD...

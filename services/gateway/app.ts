@@ -21,7 +21,7 @@ export interface GatewayAppOptions {
   trustProxyHops?: number;
 }
 
-/** The HTTP API (DESIGN.md §2) plus health, readiness and metrics. */
+/** The HTTP API (README.md, "HTTP API") plus health, readiness and metrics. */
 export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
   const app = Fastify({
     // Per-request logging costs throughput; failures are logged by the error handler.
@@ -31,7 +31,7 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
     ajv: { customOptions: { coerceTypes: false, removeAdditional: false, allErrors: true } },
     return503OnClosing: true,
     trustProxy: options.trustProxyHops ? (_address: string, hop: number) => hop < options.trustProxyHops! : false,
-    // Ids are up to 128 characters (DESIGN.md §2); longer ones get the schema's 400, absurd ones a 414.
+    // Ids are up to 128 characters (README.md, input rules); longer ones get the schema's 400, absurd ones a 414.
     routerOptions: { maxParamLength: 256 },
     // A client that trickles its request (slowloris) is cut off instead of holding a connection.
     requestTimeout: 30_000,

@@ -18,6 +18,8 @@ export function loadGatewayConfig(source: EnvSource = process.env) {
     bodyLimitBytes: env.int("BODY_LIMIT_BYTES", 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
     metricsCounterTypes: env.list("METRICS_COUNTER_TYPES", ["like", "view", "follow", "share", "comment"]),
     shutdownGraceMs: env.int("SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 300_000 }),
+    // Part of the grace period during which keep-alive clients are moved to other pods (handoff.ts).
+    shutdownHandoffMs: env.int("SHUTDOWN_HANDOFF_MS", 2_000, { min: 0, max: 60_000 }),
     // Reliability and security (RELIABILITY.md).
     apiKeys: env.list("API_KEYS", []),
     rateLimitPerSecond: env.number("RATE_LIMIT_PER_SECOND", 0, { min: 0, max: 1_000_000 }),
@@ -32,6 +34,9 @@ export function loadGatewayConfig(source: EnvSource = process.env) {
     readAttempts: env.int("READ_ATTEMPTS", 3, { min: 1, max: 10 }),
     analyticsMaxInFlight: env.int("ANALYTICS_MAX_IN_FLIGHT", 512, { min: 1, max: 100_000 }),
   };
+  if (config.shutdownHandoffMs >= config.shutdownGraceMs && config.shutdownGraceMs > 0) {
+    env.problem(`SHUTDOWN_HANDOFF_MS (${config.shutdownHandoffMs}) must be shorter than SHUTDOWN_GRACE_MS (${config.shutdownGraceMs})`);
+  }
   if (config.apiKeys.some((k) => k.length < 8)) env.problem("API_KEYS must be a comma-separated list of keys of at least 8 characters each");
   env.done();
   return config;

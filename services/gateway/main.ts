@@ -6,6 +6,7 @@ import { startTelemetry } from "../lib/telemetry.js";
 import { createAdmission } from "./admission.js";
 import { buildGatewayApp } from "./app.js";
 import { loadGatewayConfig } from "./config.js";
+import { handOffConnections } from "./handoff.js";
 import { createDownstream } from "./downstream.js";
 
 const logger = createLogger("gateway");
@@ -78,6 +79,7 @@ logger.info({ port: config.port, counter: config.counterAddr, analytics: config.
 
 onShutdown(logger, config.shutdownGraceMs, [
   { name: "readiness off", run: () => void (accepting = false) },
+  { name: "hand keep-alive clients to other pods", run: () => handOffConnections(app.server, config.shutdownHandoffMs) },
   { name: "finish in-flight requests", run: () => app.close() },
   { name: "flush coalescing buffers", run: () => downstream.drained() },
   { name: "close gRPC channels", run: () => downstream.close() },

@@ -133,7 +133,7 @@ export function readBackendSettings(env: EnvReader) {
     kafkaBrokers: env.hostPorts("KAFKA_BROKERS", ["127.0.0.1:9092"]),
     kafkaTopic: env.string("KAFKA_TOPIC", "counter-events"),
     kafkaPartitions: env.int("KAFKA_PARTITIONS", 3, { min: 1, max: 1000 }),
-    maxConnectionAgeMs: env.int("GRPC_MAX_CONNECTION_AGE_MS", 300_000, { min: 1_000, max: 86_400_000 }),
+    maxConnectionAgeMs: env.int("GRPC_MAX_CONNECTION_AGE_MS", 30_000, { min: 1_000, max: 86_400_000 }),
     shutdownGraceMs: env.int("SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 300_000 }),
   };
 }

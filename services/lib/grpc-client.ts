@@ -4,6 +4,9 @@ import * as grpc from "@grpc/grpc-js";
  * Channel options shared by every client: round_robin over every address the
  * target resolves to (a Kubernetes headless Service lists one per pod), and
  * keepalives so a dead peer is noticed without waiting for a request.
+ * Servers end connections after GRPC_MAX_CONNECTION_AGE_MS; the client then
+ * resolves the name again, so pods added by a scale-out get calls within
+ * about that age.
  */
 export function channelOptions(): grpc.ChannelOptions {
   return {
@@ -16,6 +19,9 @@ export function channelOptions(): grpc.ChannelOptions {
     // A restarted pod is used within a second of coming back (the circuit
     // breaker keeps failed calls cheap meanwhile).
     "grpc.max_reconnect_backoff_ms": 1_000,
+    // grpc-js waits 30 s between DNS resolutions by default, longer than a
+    // connection lives; new pods would wait for the resolution after next.
+    "grpc.dns_min_time_between_resolutions_ms": 5_000,
   };
 }
 

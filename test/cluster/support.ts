@@ -56,6 +56,8 @@ export interface PodInfo {
   deleting: boolean;
   component: string;
   phase: string;
+  /** The image of its first container. */
+  image: string;
 }
 
 export function pods(selector = `app.kubernetes.io/instance=${RELEASE}`): PodInfo[] {
@@ -64,6 +66,7 @@ export function pods(selector = `app.kubernetes.io/instance=${RELEASE}`): PodInf
     name: p.metadata.name,
     ip: p.status.podIP ?? "",
     phase: p.status.phase,
+    image: p.spec.containers[0]?.image ?? "",
     component: p.metadata.labels?.["app.kubernetes.io/component"] ?? "",
     deleting: Boolean(p.metadata.deletionTimestamp),
     ready: (p.status.conditions ?? []).some((c: any) => c.type === "Ready" && c.status === "True"),
@@ -81,7 +84,7 @@ export const gatewayUrl = () => `http://${serviceIP("gateway")}:8080`;
 
 /** A client of the release's Redis through its Service, with the generated password. */
 export function redisClient(): Redis {
-  const password = Buffer.from(runOk(kubectlBin, ["-n", NAMESPACE, "get", "secret", RELEASE, "-o", "jsonpath={.data.redis-password}"]), "base64").toString();
+  const password = Buffer.from(runOk(kubectlBin, ["-n", NAMESPACE, "get", "secret", `${RELEASE}-secrets`, "-o", "jsonpath={.data.redis-password}"]), "base64").toString();
   return new Redis({ host: serviceIP("redis"), port: 6379, password, lazyConnect: false, maxRetriesPerRequest: 3 });
 }
 

@@ -158,6 +158,43 @@ topologySpreadConstraints:
 {{- end -}}
 
 {{/* A persistent volume claim template or an emptyDir, for dependency data. */}}
+{{/*
+A dependency's own PersistentVolumeClaim (Prometheus, Grafana); kept by
+`helm uninstall` when persistence.keepOnUninstall is set.
+*/}}
+{{- define "hgp.persistentVolumeClaim" -}}
+{{- $root := .ctx.root }}
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata:
+  name: {{ .name }}
+  namespace: {{ $root.Release.Namespace }}
+  labels:
+    {{- include "hgp.componentLabels" .ctx | nindent 4 }}
+  {{- if .persistence.keepOnUninstall }}
+  annotations:
+    helm.sh/resource-policy: keep
+  {{- end }}
+spec:
+  accessModes: [ReadWriteOnce]
+  {{- with .persistence.storageClass }}
+  storageClassName: {{ . | quote }}
+  {{- end }}
+  resources:
+    requests:
+      storage: {{ .persistence.size }}
+{{- end -}}
+
+{{/*
+What happens to a StatefulSet's claims (Redis, Kafka) on `helm uninstall`,
+which deletes the StatefulSet: kept unless persistence.keepOnUninstall is false.
+*/}}
+{{- define "hgp.claimRetention" -}}
+persistentVolumeClaimRetentionPolicy:
+  whenDeleted: {{ ternary "Retain" "Delete" (ne .persistence.keepOnUninstall false) }}
+  whenScaled: Retain
+{{- end -}}
+
 {{- define "hgp.volumeClaimTemplate" -}}
 - metadata:
     name: data
