@@ -70,11 +70,12 @@ build_image() {
   log "building $ref"
   local args=() a
   for a in "$@"; do args+=(--build-arg "$a"); done
-  mkdir -p "$HOME/.npm"
+  mkdir -p "${npm_config_cache:-$HOME/.npm}"
   # RUN steps get the machine's npm cache and its CA bundle (package
   # registries may be reached through a proxy that only the machine's CAs
   # vouch for); neither ends up in the image.
-  local mounts=(-v "$HOME/.npm:/root/.npm")
+  local npm_cache=${npm_config_cache:-$HOME/.npm}
+  local mounts=(-v "$npm_cache:/root/.npm")
   if [[ -f $HOST_CA ]]; then
     printf 'cafile=%s\n' "$HOST_CA" > "$ARCHIVES/npmrc"
     mounts+=(-v "$HOST_CA:$HOST_CA:ro" -v "$ARCHIVES/npmrc:/usr/local/etc/npmrc:ro")
