@@ -49,6 +49,58 @@ ensure_node_packages() {
 }
 
 log() { printf '==> %s\n' "$*" >&2; }
+# The processes these scripts run in the background: pid in DIR/NAME.pid, log
+# appended to DIR/logs/NAME.log, own session, the scripts' lock fds closed.
+proc_running() { local f="$1/$2.pid"; [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null; }
+proc_start() { # proc_start DIR NAME CMD...
+  local dir=$1 name=$2; shift 2
+  mkdir -p "$dir/logs"
+  printf '\n===== %s: starting %s =====\n' "$(date -u +%FT%TZ)" "$name" >>"$dir/logs/$name.log"
+  setsid nohup "$@" >>"$dir/logs/$name.log" 2>&1 < /dev/null 6>&- 7>&- 8>&- 9>&- &
+  echo $! > "$dir/$name.pid"
+}
+proc_wait() { # proc_wait WHAT SECONDS DIR NAME CMD... : retry CMD until it succeeds while NAME (if not "") runs
+  local what=$1 secs=$2 dir=$3 name=$4; shift 4
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    if [[ -n $name ]] && ! proc_running "$dir" "$name"; then
+      tail -n 30 "$dir/logs/$name.log" >&2 || true
+      die "$name exited while waiting for $what (log: $dir/logs/$name.log)"
+    fi
+    if (( SECONDS > deadline )); then
+      [[ -n $name ]] && tail -n 30 "$dir/logs/$name.log" >&2
+      die "timed out after ${secs}s waiting for $what"
+    fi
+    sleep 0.3
+  done
+}
+proc_stop() { # proc_stop DIR NAME [SECONDS] : SIGTERM, SIGKILL after SECONDS (10)
+  local dir=$1 name=$2 secs=${3:-10} f="$1/$2.pid" pid i
+  [[ -f "$f" ]] || return 0
+  pid=$(cat "$f")
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < secs * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then log "$name did not stop in $secs s; killing it"; kill -KILL "$pid" 2>/dev/null || true; fi
+  fi
+  rm -f "$f"
+}
+
+# unmount_under PATH... -> every mount at or below the paths, deepest first;
+# prints how many there were
+unmount_under() {
+  local mounts m
+  mounts=$(for m in "$@"; do awk -v p="${m%/}" '$5 == p || index($5, p "/") == 1 {print $5}' /proc/self/mountinfo; done | sort -r -u)
+  [[ -n $mounts ]] || { echo 0; return 0; }
+  while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done <<<"$mounts"
+  wc -l <<<"$mounts"
+}
+
+# BUILDAH_ROOT: the image store buildah (images.sh) and podman (skaffold.sh)
+# share; its overlay driver mounts a directory of it on itself.
+BUILDAH_ROOT="$CACHE/buildah"
+
 # ensure_bridge -> the node bridge exists with the node's address (created by
 # up.sh before the API server binds to it, removed by down.sh).
 ensure_bridge() {

@@ -7,18 +7,7 @@
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-stop() {
-  local name=$1 f="$K8S_RUN/$1.pid" pid
-  [[ -f "$f" ]] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
-    log "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then log "$name did not stop in 10 s; killing it"; kill -KILL "$pid" 2>/dev/null || true; fi
-  fi
-  rm -f "$f"
-}
+stop() { proc_stop "$K8S_RUN" "$@"; }
 "$HGP_K8S_DIR/node-down.sh"
 stop kube-controller-manager
 stop kube-apiserver

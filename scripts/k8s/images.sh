@@ -18,7 +18,6 @@ shopt -s inherit_errexit # a failed build inside $(...) stops the script
 
 IMAGES_DIR="$HGP_REPO/k8s/images"
 ARCHIVES="$CACHE/images"
-BUILDAH_ROOT="$CACHE/buildah"
 BUILDAH_RUN=/run/highgopress-buildah
 DEBIAN_SUITE=bookworm
 HOST_CA=/etc/ssl/certs/ca-certificates.crt
@@ -34,10 +33,7 @@ ensure_node_packages
 bh() { buildah --root "$BUILDAH_ROOT" --runroot "$BUILDAH_RUN" --storage-driver overlay "$@"; }
 cleanup_buildah() {
   bh unmount --all >/dev/null 2>&1 || true
-  local m
-  for m in $(awk -v r="$BUILDAH_ROOT" -v s="$BUILDAH_RUN" 'index($2, r) == 1 || index($2, s) == 1 {print $2}' /proc/mounts | sort -r); do
-    umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
+  unmount_under "$BUILDAH_ROOT" "$BUILDAH_RUN" >/dev/null
   rm -rf "$BUILDAH_RUN"
   if [[ $made_containers_dir == 1 ]]; then rm -rf /var/lib/containers; fi
 }

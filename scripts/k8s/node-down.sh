@@ -12,18 +12,7 @@ set -euo pipefail
 [[ -d "$NODE_RUN" ]] || { log "no node state in $NODE_RUN; nothing to stop"; exit 0; }
 t0=$SECONDS
 
-stop() { # stop NAME [SECONDS]
-  local name=$1 secs=${2:-10} f="$NODE_RUN/$1.pid" pid
-  [[ -f "$f" ]] || return 0
-  pid=$(cat "$f")
-  if kill -0 "$pid" 2>/dev/null; then
-    log "stopping $name (pid $pid)"
-    kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < secs * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -0 "$pid" 2>/dev/null && { log "$name did not stop in $secs s; killing it"; kill -KILL "$pid" 2>/dev/null || true; }
-  fi
-  rm -f "$f"
-}
+stop() { proc_stop "$NODE_RUN" "$@"; }
 sock="$NODE_STATE/containerd.sock"
 ctr() { "$BIN/ctr" --address "$sock" -n k8s.io "$@"; }
 
@@ -57,12 +46,8 @@ kill_leftovers "leftover processes of the node"
 
 # Mounts: pod volumes and the kubelet root (a bind mount of itself), network
 # namespaces, container root filesystems.
-mounts=$(awk -v a="$NODE_RUN/" -v b="$NODE_STATE/" -v c="$NODE_IMAGES/" -v d="$NODE_RUN" \
-  'index($5, a) == 1 || index($5, b) == 1 || index($5, c) == 1 || $5 == d {print $5}' /proc/self/mountinfo | sort -r -u)
-if [[ -n $mounts ]]; then
-  log "unmounting $(wc -l <<<"$mounts") mounts"
-  while read -r m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done <<<"$mounts"
-fi
+n=$(unmount_under "$NODE_RUN" "$NODE_STATE" "$NODE_IMAGES")
+[[ $n == 0 ]] || log "unmounted $n mounts"
 
 # cgroups, deepest first.
 cg=$(kubepods_cgroups | while read -r d; do find "$d" -depth -type d; done)

@@ -27,25 +27,9 @@ ensure_node_packages
 # shellcheck disable=SC1091
 . "$NODE_RUN/images.env"
 
-running() { local f="$NODE_RUN/$1.pid"; [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null; }
-start() { # start NAME CMD... : detached, logs in $NODE_RUN/logs/NAME.log
-  local name=$1; shift
-  printf '\n===== %s: starting %s =====\n' "$(date -u +%FT%TZ)" "$name" >>"$NODE_RUN/logs/$name.log"
-  setsid nohup "$@" >>"$NODE_RUN/logs/$name.log" 2>&1 < /dev/null 7>&- 8>&- &
-  echo $! > "$NODE_RUN/$name.pid"
-}
-wait_for() { # wait_for WHAT SECONDS NAME CMD...
-  local what=$1 secs=$2 name=$3; shift 3
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    if [[ -n "$name" ]] && ! running "$name"; then
-      tail -n 30 "$NODE_RUN/logs/$name.log" >&2 || true
-      die "$name exited while waiting for $what (log: $NODE_RUN/logs/$name.log)"
-    fi
-    (( SECONDS <= deadline )) || die "timed out after ${secs}s waiting for $what${name:+ (log: $NODE_RUN/logs/$name.log)}"
-    sleep 0.3
-  done
-}
+running() { proc_running "$NODE_RUN" "$@"; }
+start() { proc_start "$NODE_RUN" "$@"; }
+wait_for() { local what=$1 secs=$2; shift 2; proc_wait "$what" "$secs" "$NODE_RUN" "$@"; } # wait_for WHAT SECONDS NAME CMD...
 kc() { "$BIN/kubectl" --kubeconfig "$K8S_RUN/kubeconfig" "$@"; }
 
 # --- host settings: recorded once, before anything changes them ----------------

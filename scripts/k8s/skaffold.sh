@@ -26,12 +26,13 @@ sock="$NODE_STATE/podman.sock"
 podman_pid=
 cleanup() {
   if [[ -n $podman_pid ]]; then kill "$podman_pid" 2>/dev/null || true; wait "$podman_pid" 2>/dev/null || true; fi
+  unmount_under "$BUILDAH_ROOT" "$PODMAN_RUN" >/dev/null
   rm -rf "$PODMAN_RUN" "$sock"
   if [[ $made_containers_dir == 1 ]]; then rm -rf /var/lib/containers; fi
 }
 trap cleanup EXIT
 mkdir -p "$PODMAN_RUN/tmp"
-podman --root "$CACHE/buildah" --runroot "$PODMAN_RUN" --storage-driver overlay --tmpdir "$PODMAN_RUN/tmp" \
+podman --root "$BUILDAH_ROOT" --runroot "$PODMAN_RUN" --storage-driver overlay --tmpdir "$PODMAN_RUN/tmp" \
   --events-backend none --cgroup-manager cgroupfs system service --time=0 "unix://$sock" > "$NODE_RUN/logs/podman.log" 2>&1 &
 podman_pid=$!
 for _ in $(seq 1 100); do [[ -S $sock ]] && break; sleep 0.1; done

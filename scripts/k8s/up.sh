@@ -28,29 +28,10 @@ mkdir -p "$K8S_RUN/pki" "$K8S_RUN/logs"
 PKI="$K8S_RUN/pki"
 KUBECONFIG_FILE="$K8S_RUN/kubeconfig"
 
-running() { local f="$K8S_RUN/$1.pid"; [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null; }
+running() { proc_running "$K8S_RUN" "$@"; }
 port_busy() { (exec 3<>"/dev/tcp/${2:-127.0.0.1}/$1") 2>/dev/null; }
-start() { # start NAME CMD... : detached, logs in $K8S_RUN/logs/NAME.log
-  local name=$1; shift
-  setsid nohup "$@" >"$K8S_RUN/logs/$name.log" 2>&1 < /dev/null 8>&- &
-  echo $! > "$K8S_RUN/$name.pid"
-}
-# wait_for WHAT SECONDS LOGNAME CMD... : retry CMD until it succeeds
-wait_for() {
-  local what=$1 secs=$2 name=$3; shift 3
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    if [[ -n "$name" ]] && ! running "$name"; then
-      tail -n 30 "$K8S_RUN/logs/$name.log" >&2 || true
-      die "$name exited while waiting for $what (log: $K8S_RUN/logs/$name.log)"
-    fi
-    if (( SECONDS > deadline )); then
-      [[ -n "$name" ]] && tail -n 30 "$K8S_RUN/logs/$name.log" >&2
-      die "timed out after ${secs}s waiting for $what"
-    fi
-    sleep 0.3
-  done
-}
+start() { proc_start "$K8S_RUN" "$@"; }
+wait_for() { local what=$1 secs=$2; shift 2; proc_wait "$what" "$secs" "$K8S_RUN" "$@"; } # wait_for WHAT SECONDS NAME CMD...
 
 ensure_bridge
 
