@@ -4,7 +4,6 @@
  * Services, and clients that reach them from this machine through the
  * Services' cluster IPs (kube-proxy) and the pods' own addresses.
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { helm, kubectl, kubectlBin, repoRoot, runDir, runOk } from "../chart/tools.js";
@@ -115,16 +114,6 @@ export async function allReady(timeoutMs = 180_000): Promise<PodInfo[]> {
   ).catch((err) => {
     throw new Error(`${(err as Error).message}\n${describePods()}`);
   });
-}
-
-/** The images make cluster-up built ($NODE_RUN/images.env), by variable name. */
-export function builtImages(): Record<string, string> {
-  return Object.fromEntries(
-    readFileSync(join(nodeRun, "images.env"), "utf8")
-      .split("\n")
-      .filter((l) => l.includes("="))
-      .map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
-  );
 }
 
 /** A Prometheus instant query against the in-cluster Prometheus. */
