@@ -6,7 +6,7 @@ SHELL := /bin/bash
 
 help:
 	@echo "make run     - start Redis, Kafka, Prometheus, Jaeger and the services locally (Ctrl-C stops all)"
-	@echo "make test    - install what is missing, then run every test (unit, integration, chart, autoscaler)"
+	@echo "make test    - install what is missing, then run every test (unit, integration, chart, autoscaler, faults, end to end on a real node)"
 	@echo "make build   - generate protobuf code and compile TypeScript into dist/"
 	@echo "make bench   - the five-level load test against a locally started system"
 	@echo "make cluster-up   - a real single-node Kubernetes here (no Docker): images built, chart installed"

