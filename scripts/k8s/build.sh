@@ -132,24 +132,6 @@ build_kube() {
   log "Kubernetes binaries built in $((SECONDS - start)) s: $("$BIN/kubectl" version --client 2>/dev/null | head -1)"
 }
 
-build_skaffold() {
-  local v=$HGP_SKAFFOLD_VERSION stamp="skaffold $HGP_SKAFFOLD_VERSION" m=github.com/GoogleContainerTools/skaffold/v2
-  if stamp_ok skaffold "$stamp" skaffold; then log "skaffold $v already built"; return; fi
-  lock_builds
-  if stamp_ok skaffold "$stamp" skaffold; then log "skaffold $v built meanwhile by another build.sh"; return; fi
-  need_go
-  log "building skaffold $v (validates skaffold.yaml; cold build: 5-15 minutes)"
-  # skaffold's go.mod carries replace directives, which 'go install pkg@version'
-  # refuses; build inside the downloaded module so they apply, with its go.sum.
-  local dir; dir=$(go mod download -json "$m@$v" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
-  [[ -d "$dir" ]] || die "could not download $m@$v from the Go module proxy"
-  ( cd "$dir" && GOFLAGS="-mod=readonly -buildvcs=false" go build -trimpath \
-      -ldflags "-s -w -X $m/pkg/skaffold/version.version=$v" -o "$CACHE/src/skaffold.new" ./cmd/skaffold )
-  mv -f "$CACHE/src/skaffold.new" "$BIN/skaffold"
-  echo "$stamp" > "$BIN/.stamps/skaffold"
-  log "skaffold: $("$BIN/skaffold" version)"
-}
-
 # module_dir MODULE VERSION -> the module's source in the Go module cache
 module_dir() {
   local dir; dir=$(go mod download -json "$1@$2" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')
@@ -167,9 +149,9 @@ build_in_module() {
   mkdir -p "$out"; mv -f "$tmp"/* "$out/"; rmdir "$tmp"
 }
 
-# node_tool_built NAME VERSION BINARIES... -> 0 when already built; else takes the
+# tool_built NAME VERSION BINARIES... -> 0 when already built; else takes the
 # build lock and checks again (another build.sh may have finished it).
-node_tool_built() {
+tool_built() {
   local name=$1 version=$2 stamp="$1 $2"; shift 2
   if stamp_ok "$name" "$stamp" "$@"; then log "$name $version already built"; return 0; fi
   lock_builds
@@ -178,9 +160,20 @@ node_tool_built() {
   return 1
 }
 
+build_skaffold() {
+  local v=$HGP_SKAFFOLD_VERSION m=github.com/GoogleContainerTools/skaffold/v2
+  tool_built skaffold "$v" skaffold && return
+  log "building skaffold $v (validates skaffold.yaml; cold build: 5-15 minutes)"
+  # skaffold's go.mod carries replace directives, which 'go install pkg@version'
+  # refuses; build inside the downloaded module so they apply, with its go.sum.
+  build_in_module skaffold "$v" "$m" "-X $m/pkg/skaffold/version.version=$v" "$BIN" ./cmd/skaffold
+  echo "skaffold $v" > "$BIN/.stamps/skaffold"
+  log "skaffold: $("$BIN/skaffold" version)"
+}
+
 build_containerd() {
   local v=$HGP_CONTAINERD_VERSION m=github.com/containerd/containerd/v2
-  node_tool_built containerd "$v" containerd containerd-shim-runc-v2 ctr && return
+  tool_built containerd "$v" containerd containerd-shim-runc-v2 ctr && return
   log "building containerd $v, its runc shim and ctr (cold build: about 2 minutes)"
   build_in_module containerd "$v" "$m" "-X $m/version.Version=$v -X $m/version.Package=$m" "$BIN" \
     ./cmd/containerd ./cmd/containerd-shim-runc-v2 ./cmd/ctr
@@ -190,7 +183,7 @@ build_containerd() {
 
 build_runc() {
   local v=$HGP_RUNC_VERSION
-  node_tool_built runc "$v" runc && return
+  tool_built runc "$v" runc && return
   command -v gcc >/dev/null || die "gcc is required to build runc (apt-get install gcc)"
   [[ -f /usr/include/seccomp.h ]] || die "libseccomp-dev is required to build runc (apt-get install libseccomp-dev pkg-config)"
   log "building runc $v with seccomp (cgo; cold build: about 30 s)"
@@ -201,7 +194,7 @@ build_runc() {
 
 build_cni() {
   local v=$HGP_CNI_VERSION
-  node_tool_built cni "$v" cni/bridge cni/host-local cni/loopback cni/portmap && return
+  tool_built cni "$v" cni/bridge cni/host-local cni/loopback cni/portmap && return
   log "building CNI plugins $v: bridge, host-local, loopback, portmap (cold build: about 30 s)"
   build_in_module cni "$v" github.com/containernetworking/plugins "" "$BIN/cni" \
     ./plugins/main/bridge ./plugins/ipam/host-local ./plugins/main/loopback ./plugins/meta/portmap
@@ -210,7 +203,7 @@ build_cni() {
 
 build_coredns() {
   local v=$HGP_COREDNS_VERSION
-  node_tool_built coredns "$v" coredns && return
+  tool_built coredns "$v" coredns && return
   log "building CoreDNS $v (cold build: about 2 minutes)"
   build_in_module coredns "$v" github.com/coredns/coredns "-X github.com/coredns/coredns/coremain.GitCommit=$v" "$BIN" .
   echo "coredns $v" > "$BIN/.stamps/coredns"
@@ -224,7 +217,7 @@ build_coredns() {
 # release process and is not part of the module: the API and /metrics answer.
 build_prometheus() {
   local v=$HGP_PROMETHEUS_VERSION m=github.com/prometheus/prometheus
-  node_tool_built prometheus "$v" prometheus && return
+  tool_built prometheus "$v" prometheus && return
   # v0.3MM.P is release 3.MM.P
   local release; release="3.$(echo "${v#v0.}" | sed -E 's/^3([0-9]{2})\.([0-9]+)$/\1.\2/; s/^0//')"
   log "building Prometheus $release (module $v) with kubernetes and dns service discovery (cold build: about 3 minutes)"
@@ -257,7 +250,7 @@ GO
 # own source: no registry holds it for us.
 build_pause() {
   local v=$HGP_K8S_VERSION
-  node_tool_built pause "$v" pause && return
+  tool_built pause "$v" pause && return
   command -v gcc >/dev/null || die "gcc is required to build the pause binary (apt-get install gcc)"
   local dir; dir=$(module_dir k8s.io/kubernetes "$v")
   log "building the pause binary from k8s.io/kubernetes $v build/pause/linux/pause.c"
