@@ -71,8 +71,10 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
   // Readiness is this pod's own state (see docs/ARCHITECTURE.md, "Readiness"): a
   // downstream outage would take every gateway out of its Service at once,
   // so it is answered by breakers and fast 503s instead and only reported here.
+  // The one exception is start-up: a pod that has never reached a counter
+  // cannot serve a write, so it joins its Service only after that.
   app.get("/readyz", untraced, async (_request, reply) => {
-    const ready = options.accepting();
+    const ready = options.accepting() && options.downstream.counterReached();
     return reply.code(ready ? 200 : 503).send({ status: ready ? "ready" : "not ready", downstreams: options.downstream.health() });
   });
   app.get("/metrics", untraced, async (request, reply) => {

@@ -14,7 +14,7 @@ import {
   type IncrementCounterRequest,
   type IncrementCounterResponse,
 } from "../lib/gen/highgopress/counter/v1/counter.js";
-import { channelOptions, deadlineIn, grpcTarget } from "../lib/grpc-client.js";
+import { channelOptions, deadlineIn, grpcTarget, keepConnecting } from "../lib/grpc-client.js";
 import { grpcClientTelemetry, type ClientMethod, type ClientTrace } from "../lib/grpc-telemetry.js";
 import { activeParent, activeSpanContext, batchParent, tracingEnabled, type SpanContext } from "../lib/telemetry.js";
 import { withRetry } from "../lib/retry.js";
@@ -56,8 +56,8 @@ export interface Downstream {
   stats(resourceId: string, counterType: string, timeRange: string): Promise<GetCounterStatsResponse>;
   /** Last health-check result per downstream. */
   health(): { counter: boolean; analytics: boolean };
-  /** Circuit state per downstream. */
-  circuits(): { counter: string; analytics: string };
+  /** True once the counter channel has been connected: this pod can serve writes. */
+  counterReached(): boolean;
   drained(): Promise<void>;
   close(): void;
 }
@@ -180,6 +180,7 @@ export function createDownstream(options: DownstreamOptions): Downstream {
   };
   probe();
   const timer = setInterval(probe, 2_000).unref();
+  const keepers = [counter, analytics, ...probes.map((p) => p.client)].map((client) => keepConnecting(client));
 
   return {
     // A literal, not `{ ...op, ... }`: V8 makes spread-then-extended objects slow (3.4 µs per increment
@@ -200,10 +201,11 @@ export function createDownstream(options: DownstreamOptions): Downstream {
     top: (request) => analyticsCall(analytics.getTopCounters, request, rpc.top),
     stats: (resourceId, counterType, timeRange) => analyticsCall(analytics.getCounterStats, { resourceId, counterType, timeRange }, rpc.stats),
     health: () => ({ ...healthy }),
-    circuits: () => ({ counter: counterBreaker.state(), analytics: analyticsBreaker.state() }),
     drained: () => Promise.all([increments.drained(), reads.drained()]).then(() => undefined),
+    counterReached: () => keepers[0]!.connectedOnce(),
     close() {
       clearInterval(timer);
+      for (const k of keepers) k.stop();
       counter.close();
       analytics.close();
       for (const p of probes) p.client.close();

@@ -25,6 +25,31 @@ export function channelOptions(): grpc.ChannelOptions {
   };
 }
 
+export interface ChannelKeeper {
+  /** True once the channel has been READY: its name resolved and a peer answered. */
+  connectedOnce(): boolean;
+  stop(): void;
+}
+
+/**
+ * grpc-js resolves a name again after a failed resolution only when asked to
+ * connect, and a call failing fast in TRANSIENT_FAILURE does not ask. A
+ * gateway started while no counter pod was Ready (a headless Service without
+ * endpoints has no DNS record) answered "Name resolution failed" long after
+ * the pods came up; asking once a second while not READY ends that within
+ * the DNS cache time.
+ */
+export function keepConnecting(client: grpc.Client, everyMs = 1_000): ChannelKeeper {
+  const channel = client.getChannel();
+  let connected = false;
+  const tick = () => {
+    if (channel.getConnectivityState(true) === grpc.connectivityState.READY) connected = true;
+  };
+  tick();
+  const timer = setInterval(tick, everyMs).unref();
+  return { connectedOnce: () => connected, stop: () => clearInterval(timer) };
+}
+
 /** `host:port` becomes `dns:///host:port` so grpc-js resolves every address. */
 export function grpcTarget(address: string): string {
   return /^[a-z][a-z0-9+.-]*:/i.test(address) && !/^[^:/]+:\d+$/.test(address) ? address : `dns:///${address}`;
