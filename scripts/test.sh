@@ -13,6 +13,10 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 t0=$SECONDS
 
+# The tests' servers keep their data in .run/test, apart from `make run`'s
+# .run: counters, rankings and topics written by tests never show up there.
+export HIGHGOPRESS_RUN=${HIGHGOPRESS_RUN:-$PWD/.run/test}
+
 started=()
 cleanup() {
   if [[ ${HIGHGOPRESS_KEEP_INFRA:-} != 1 ]]; then

@@ -5,8 +5,10 @@ HGP_REPO="$(cd "$HGP_K8S_DIR/../.." && pwd)"
 . "$HGP_K8S_DIR/versions.sh"
 CACHE="${HIGHGOPRESS_CACHE:-$HOME/.cache/highgopress}"
 BIN="$CACHE/bin"
-RUN="${HIGHGOPRESS_RUN:-$HGP_REPO/.run}"
-K8S_RUN="$RUN/k8s"
+# Control plane and node are one per machine (ports, the hgp0 bridge), so
+# their state stays in the clone's .run/k8s whatever HIGHGOPRESS_RUN says:
+# `make test` (its servers in .run/test) and `make cluster-up` share them.
+K8S_RUN="$HGP_REPO/.run/k8s"
 ETCD_CLIENT_PORT="${HGP_ETCD_PORT:-2379}"
 ETCD_PEER_PORT="${HGP_ETCD_PEER_PORT:-2380}"
 APISERVER_PORT="${HGP_APISERVER_PORT:-6443}"

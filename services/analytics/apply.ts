@@ -1,7 +1,7 @@
 import type { Result } from "ioredis";
 import type { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
 import type { Redis } from "../lib/redis.js";
-import { countKey, rankKey } from "./buckets.js";
+import { countKey, rankKey, sumKey } from "./buckets.js";
 
 /**
  * Applies counter events to the hourly buckets, idempotently: an event id is
@@ -9,19 +9,25 @@ import { countKey, rankKey } from "./buckets.js";
  * changes nothing. The whole call is one atomic script, so a crash leaves
  * either all or none of a chunk applied.
  */
-// KEYS: per event: seen marker, rank bucket, count bucket.
+// KEYS: per event: seen marker, rank bucket, count bucket, exact sum bucket.
 // ARGV: seen ttl, bucket ttl, then per event: resource_id, delta, increment_count.
 // A chunk's events share a few hour buckets: each bucket's TTL is set once per call, not per event.
+// The exact sum can only overflow int64 if a counter swept most of the range
+// within the hour; that sum is then left as it was (pcall) rather than
+// failing the chunk, and the ranking score still moves.
 const APPLY_SCRIPT = `
 local applied = 0
 local touched = {}
-for i = 1, #KEYS / 3 do
-  if redis.call('SET', KEYS[3 * i - 2], '1', 'NX', 'EX', ARGV[1]) then
+for i = 1, #KEYS / 4 do
+  local k = 4 * i
+  if redis.call('SET', KEYS[k - 3], '1', 'NX', 'EX', ARGV[1]) then
     local a = 3 * i
-    redis.call('ZINCRBY', KEYS[3 * i - 1], ARGV[a + 1], ARGV[a])
-    redis.call('ZINCRBY', KEYS[3 * i], ARGV[a + 2], ARGV[a])
-    touched[KEYS[3 * i - 1]] = true
-    touched[KEYS[3 * i]] = true
+    redis.call('ZINCRBY', KEYS[k - 2], ARGV[a + 1], ARGV[a])
+    redis.call('ZINCRBY', KEYS[k - 1], ARGV[a + 2], ARGV[a])
+    redis.pcall('HINCRBY', KEYS[k], ARGV[a], ARGV[a + 1])
+    touched[KEYS[k - 2]] = true
+    touched[KEYS[k - 1]] = true
+    touched[KEYS[k]] = true
     applied = applied + 1
   end
 end
@@ -48,7 +54,7 @@ export function createEventApplier(redis: Redis, options: { dedupTtlSeconds: num
       const keys: string[] = [];
       const args: (string | number)[] = [options.dedupTtlSeconds, options.bucketTtlSeconds];
       for (const e of events) {
-        keys.push(`seen:${e.eventId}`, rankKey(e.counterType, e.timestampMs), countKey(e.counterType, e.timestampMs));
+        keys.push(`seen:${e.eventId}`, rankKey(e.counterType, e.timestampMs), countKey(e.counterType, e.timestampMs), sumKey(e.counterType, e.timestampMs));
         args.push(e.resourceId, e.delta, e.incrementCount);
       }
       return redis.hgpApplyEvents(keys.length, ...keys, ...args);

@@ -34,3 +34,5 @@ export function rangeHours(range: TimeRange, nowMs: number): number[] {
 
 export const rankKey = (counterType: string, hourMs: number) => `rank:${counterType}:${hourId(hourMs)}`;
 export const countKey = (counterType: string, hourMs: number) => `rankn:${counterType}:${hourId(hourMs)}`;
+/** Exact int64 sums per resource and hour (HINCRBY); the rank bucket's double scores order the ranking. */
+export const sumKey = (counterType: string, hourMs: number) => `ranks:${counterType}:${hourId(hourMs)}`;

@@ -2,16 +2,11 @@ import * as grpc from "@grpc/grpc-js";
 import type { AnalyticsServiceServer } from "../lib/gen/highgopress/analytics/v1/analytics.js";
 import { grpcError } from "../lib/grpc-server.js";
 import type { Logger } from "../lib/logger.js";
+import { storageFailure } from "../lib/storage-errors.js";
 import { isTimeRange, isValidId, TIME_RANGES } from "../lib/validation.js";
 import type { AnalyticsQueries } from "./queries.js";
 
 export const MAX_TOP_LIMIT = 100;
-
-function fail(logger: Logger, err: unknown): grpc.ServiceError {
-  if ((err as grpc.ServiceError).code !== undefined && (err as grpc.ServiceError).metadata) return err as grpc.ServiceError;
-  logger.warn({ err: (err as Error).message }, "analytics query failed");
-  return grpcError(grpc.status.UNAVAILABLE, `analytics storage unavailable: ${(err as Error).message}`);
-}
 
 function check(ok: boolean, message: string) {
   if (!ok) throw grpcError(grpc.status.INVALID_ARGUMENT, message);
@@ -35,7 +30,7 @@ export function createAnalyticsService(queries: AnalyticsQueries, logger: Logger
         .then(
           ({ items, totalItems }) =>
             callback(null, { counterType: req.counterType, timeRange: range, page, limit, totalItems, items }),
-          (err) => callback(fail(logger, err)),
+          (err) => callback(storageFailure(err, logger, "analytics storage")),
         );
     },
     getCounterStats(call, callback) {
@@ -50,7 +45,7 @@ export function createAnalyticsService(queries: AnalyticsQueries, logger: Logger
         })
         .then(
           (stats) => callback(null, { resourceId: req.resourceId, counterType: req.counterType, timeRange: range, ...stats }),
-          (err) => callback(fail(logger, err)),
+          (err) => callback(storageFailure(err, logger, "analytics storage")),
         );
     },
   };

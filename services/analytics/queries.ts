@@ -1,24 +1,40 @@
 import type { Redis } from "../lib/redis.js";
 import type { TimeRange } from "../lib/validation.js";
-import { countKey, hourId, rangeHours, rankKey } from "./buckets.js";
+import { countKey, hourId, rangeHours, rankKey, sumKey } from "./buckets.js";
 import { seriesStats, type HourPoint, type SeriesStats } from "./stats.js";
 
 export interface TopItem {
   rank: number;
   resourceId: string;
-  value: number;
+  /** Exact int64, as a decimal string. */
+  value: string;
   incrementCount: number;
+}
+
+/** A sum of integers held in a double is exact while it stays below 2^53; 2^52 leaves room for the partial sums of a union. */
+const EXACT_IN_DOUBLE = 2 ** 52;
+
+function exactScore(score: string | null | undefined): bigint | undefined {
+  if (score === null || score === undefined) return undefined;
+  const n = Number(score);
+  return Math.abs(n) < EXACT_IN_DOUBLE ? BigInt(n) : undefined;
 }
 
 export interface AnalyticsQueries {
   top(counterType: string, range: TimeRange, limit: number, page: number): Promise<{ items: TopItem[]; totalItems: number }>;
-  stats(resourceId: string, counterType: string, range: TimeRange): Promise<SeriesStats & { series: HourPoint[] }>;
+  /** Sums as exact decimal strings. */
+  stats(
+    resourceId: string,
+    counterType: string,
+    range: TimeRange,
+  ): Promise<Omit<SeriesStats, "total" | "peak"> & { total: string; peak: string; series: Array<Omit<HourPoint, "value"> & { value: string }> }>;
 }
 
 /**
  * Reads over the hourly buckets. A range's ranking is the union of its
  * buckets, kept for `topCacheSeconds` so a burst of ranking reads costs one
- * union.
+ * union. Ranking scores are doubles: a value too large for one to hold
+ * exactly is summed again from the exact hourly sums.
  */
 export function createAnalyticsQueries(redis: Redis, options: { topCacheSeconds: number; now?: () => number }): AnalyticsQueries {
   const now = options.now ?? Date.now;
@@ -43,12 +59,22 @@ export function createAnalyticsQueries(redis: Redis, options: { topCacheSeconds:
         redis.zcard(unionKey),
       ]);
       const members: string[] = [];
-      const values: number[] = [];
+      const scores: string[] = [];
       for (let i = 0; i + 1 < ranked.length; i += 2) {
         members.push(ranked[i]!);
-        values.push(Number(ranked[i + 1]));
+        scores.push(ranked[i + 1]!);
       }
       const counts = members.length > 0 ? await redis.zmscore(unionCountKey, ...members) : [];
+      const values = scores.map((score) => exactScore(score)?.toString());
+      const inexact = members.filter((_, i) => values[i] === undefined);
+      if (inexact.length > 0) {
+        const pipeline = redis.pipeline();
+        for (const h of hours) pipeline.hmget(sumKey(counterType, h), ...inexact);
+        const sums = await exactSums(pipeline, inexact.length);
+        members.forEach((_, i) => {
+          if (values[i] === undefined) values[i] = (sums[inexact.indexOf(members[i]!)] ?? BigInt(Math.round(Number(scores[i])))).toString();
+        });
+      }
       return {
         totalItems,
         items: members.map((resourceId, i) => ({
@@ -62,16 +88,41 @@ export function createAnalyticsQueries(redis: Redis, options: { topCacheSeconds:
     async stats(resourceId, counterType, range) {
       const hours = rangeHours(range, now());
       const pipeline = redis.pipeline();
-      for (const h of hours) pipeline.zscore(rankKey(counterType, h), resourceId).zscore(countKey(counterType, h), resourceId);
-      const replies = (await pipeline.exec()) ?? [];
-      const failed = replies.find(([err]) => err);
-      if (failed) throw failed[0];
-      const series = hours.map((hourStartMs, i) => ({
-        hourStartMs,
-        value: Number(replies[2 * i]?.[1] ?? 0),
-        incrementCount: Number(replies[2 * i + 1]?.[1] ?? 0),
-      }));
-      return { ...seriesStats(series), series };
+      for (const h of hours) {
+        pipeline.hget(sumKey(counterType, h), resourceId).zscore(rankKey(counterType, h), resourceId).zscore(countKey(counterType, h), resourceId);
+      }
+      const replies = await execOrThrow(pipeline);
+      const series = hours.map((hourStartMs, i) => {
+        const [sum, score, count] = replies.slice(3 * i, 3 * i + 3) as Array<string | null>;
+        // Hours written before the exact sums existed have only the score.
+        const value = sum !== null && sum !== undefined ? BigInt(sum) : (exactScore(score) ?? BigInt(Math.round(Number(score ?? 0))));
+        return { hourStartMs, value, incrementCount: Number(count ?? 0) };
+      });
+      const stats = seriesStats(series);
+      return {
+        ...stats,
+        series: series.map((p) => ({ ...p, value: p.value.toString() })),
+        total: stats.total.toString(),
+        peak: stats.peak.toString(),
+      };
     },
   };
+}
+
+async function execOrThrow(pipeline: ReturnType<Redis["pipeline"]>): Promise<unknown[]> {
+  const replies = (await pipeline.exec()) ?? [];
+  const failed = replies.find(([err]) => err);
+  if (failed) throw failed[0];
+  return replies.map(([, reply]) => reply);
+}
+
+/** Per member, the sum over the hours of its exact hourly sums (undefined where no hour has one). */
+async function exactSums(pipeline: ReturnType<Redis["pipeline"]>, members: number): Promise<Array<bigint | undefined>> {
+  const sums: Array<bigint | undefined> = new Array(members);
+  for (const hour of (await execOrThrow(pipeline)) as Array<Array<string | null>>) {
+    hour.forEach((v, m) => {
+      if (v !== null) sums[m] = (sums[m] ?? 0n) + BigInt(v);
+    });
+  }
+  return sums;
 }

@@ -65,35 +65,59 @@ export function planBatch(ops: readonly IncrementOp[]): BatchPlan {
   return { groups, plain, idempotent };
 }
 
-export interface IdempotentOutcome {
-  value: number;
-  duplicate: boolean;
+/**
+ * A counter value as the script returns it: a number while a double holds it
+ * exactly (|v| < 2^53), its decimal string beyond.
+ */
+export type Value = number | string;
+
+/** Why Redis refused one increment; nothing of it was applied. */
+export type Refusal = "not_a_counter" | "overflow" | "idempotency_conflict" | "unexpected";
+
+export interface Refused {
+  refused: Refusal;
+  /** Redis's own words, for the log only. */
+  detail?: string;
 }
 
-export interface OpResult {
-  currentValue: number;
-  duplicate: boolean;
+export type IdempotentOutcome = { value: Value; duplicate: boolean } | Refused;
+
+export type OpResult = { currentValue: string; duplicate: boolean } | Refused;
+
+export const isRefused = (r: object): r is Refused => "refused" in r;
+
+/** `value + k` as an exact decimal string; k is a sum of bounded deltas. */
+export function offsetValue(value: Value, k: number): string {
+  if (typeof value === "number") {
+    const sum = value + k;
+    if (Number.isSafeInteger(sum)) return String(sum);
+  }
+  return String(BigInt(value) + BigInt(k));
 }
 
 /**
- * `totals[g]` is group g's value right after its summed INCRBY; plain
- * operations are applied after the idempotent ones of the same batch.
+ * `totals[g]` is group g's value right after its summed INCRBY (or why it was
+ * refused); plain operations are applied after the idempotent ones of the
+ * same batch.
  */
 export function resolveResults(
   plan: BatchPlan,
-  totals: readonly number[],
+  totals: ReadonlyArray<Value | Refused>,
   outcomes: readonly IdempotentOutcome[],
 ): OpResult[] {
   const results: OpResult[] = new Array(plan.plain.length);
   plan.plain.forEach((slot, opIndex) => {
     if (!slot) return;
-    const group = plan.groups[slot.group]!;
-    const before = totals[slot.group]! - group.sum;
-    results[opIndex] = { currentValue: before + slot.runningSum, duplicate: false };
+    const total = totals[slot.group]!;
+    if (typeof total === "object") {
+      results[opIndex] = total;
+      return;
+    }
+    results[opIndex] = { currentValue: offsetValue(total, slot.runningSum - plan.groups[slot.group]!.sum), duplicate: false };
   });
   plan.idempotent.forEach((op, i) => {
     const outcome = outcomes[i]!;
-    results[op.opIndex] = { currentValue: outcome.value, duplicate: outcome.duplicate };
+    results[op.opIndex] = isRefused(outcome) ? outcome : { currentValue: String(outcome.value), duplicate: outcome.duplicate };
   });
   return results;
 }

@@ -3,12 +3,14 @@ import type {
   CounterServiceServer,
   IncrementCounterRequest,
   IncrementCounterResponse,
+  OperationError,
 } from "../lib/gen/highgopress/counter/v1/counter.js";
 import { grpcError } from "../lib/grpc-server.js";
+import { storageFailure } from "../lib/storage-errors.js";
 import type { Logger } from "../lib/logger.js";
 import { incrementProblem, isValidId } from "../lib/validation.js";
-import type { IncrementOp, OpResult } from "./batch.js";
-import { IdempotencyConflictError, type CounterStore } from "./store.js";
+import { isRefused, type IncrementOp, type OpResult, type Refused } from "./batch.js";
+import type { CounterStore } from "./store.js";
 
 export interface CounterServiceDeps {
   store: CounterStore;
@@ -24,22 +26,37 @@ function toOp(req: IncrementCounterRequest, index?: number): IncrementOp {
   return { resourceId: req.resourceId, counterType: req.counterType, delta: req.delta, requestId: req.requestId || undefined };
 }
 
-function toResponse(op: IncrementOp, result: OpResult, now: number): IncrementCounterResponse {
+type Counter = { resourceId: string; counterType: string };
+
+/** A refusal as callers see it: a status that is never retried and a stable message, never Redis's text. */
+function operationError(c: Counter, r: Refused): OperationError {
+  const name = `${c.resourceId}:${c.counterType}`;
+  switch (r.refused) {
+    case "not_a_counter":
+      return { code: grpc.status.FAILED_PRECONDITION, message: `counter ${name} holds a value that is not a 64-bit integer; nothing was changed` };
+    case "overflow":
+      return { code: grpc.status.FAILED_PRECONDITION, message: `the increment would take counter ${name} outside the 64-bit integer range; it was not applied` };
+    case "idempotency_conflict":
+      return { code: grpc.status.ALREADY_EXISTS, message: "the idempotency key was already used for a different increment; it was not applied" };
+    case "unexpected":
+      return { code: grpc.status.INTERNAL, message: `counter storage refused the increment of ${name}; it was not applied` };
+  }
+}
+
+function toResponse(op: IncrementOp, result: OpResult, now: number, logger: Logger): IncrementCounterResponse {
+  if (isRefused(result)) {
+    const error = operationError(op, result);
+    if (result.refused !== "idempotency_conflict") logger.warn({ counter: `${op.resourceId}:${op.counterType}`, redis: result.detail }, error.message);
+    return { resourceId: op.resourceId, counterType: op.counterType, currentValue: "0", duplicate: false, timestampMs: now, error };
+  }
   return {
     resourceId: op.resourceId,
     counterType: op.counterType,
     currentValue: result.currentValue,
     duplicate: result.duplicate,
     timestampMs: now,
+    error: undefined,
   };
-}
-
-/** Storage failures become UNAVAILABLE so callers know a retry may work. */
-function toServiceError(err: unknown, logger: Logger): grpc.ServiceError {
-  if ((err as grpc.ServiceError).code !== undefined && (err as grpc.ServiceError).metadata) return err as grpc.ServiceError;
-  if (err instanceof IdempotencyConflictError) return grpcError(grpc.status.ALREADY_EXISTS, err.message);
-  logger.warn({ err: (err as Error).message }, "redis call failed");
-  return grpcError(grpc.status.UNAVAILABLE, `counter storage unavailable: ${(err as Error).message}`);
 }
 
 const traceparentOf = (metadata: grpc.Metadata) => String(metadata.get("traceparent")[0] ?? "");
@@ -54,7 +71,7 @@ export function createCounterService({ store, maxBatch, logger, onIncrements }: 
     const results = await store.increment(ops, traceparentOf(metadata));
     onIncrements?.(ops);
     const now = Date.now();
-    return ops.map((op, i) => toResponse(op, results[i]!, now));
+    return ops.map((op, i) => toResponse(op, results[i]!, now, logger));
   }
 
   function checkQuery(q: { resourceId: string; counterType: string }, index?: number) {
@@ -66,14 +83,19 @@ export function createCounterService({ store, maxBatch, logger, onIncrements }: 
   return {
     incrementCounter(call, callback) {
       increment([call.request], call.metadata).then(
-        (results) => callback(null, results[0]),
-        (err) => callback(toServiceError(err, logger)),
+        // A single call answers a refusal with its status: the caller has nothing else to read it from.
+        (results) => {
+          const error = results[0]!.error;
+          if (error) callback(grpcError(error.code, error.message));
+          else callback(null, results[0]);
+        },
+        (err) => callback(storageFailure(err, logger, "counter storage")),
       );
     },
     batchIncrementCounters(call, callback) {
       increment(call.request.operations, call.metadata).then(
         (results) => callback(null, { results }),
-        (err) => callback(toServiceError(err, logger)),
+        (err) => callback(storageFailure(err, logger, "counter storage")),
       );
     },
     getCounter(call, callback) {
@@ -83,8 +105,11 @@ export function createCounterService({ store, maxBatch, logger, onIncrements }: 
           return store.get([call.request]);
         })
         .then(
-          ([value]) => callback(null, { ...pick(call.request), currentValue: value ?? 0, timestampMs: Date.now() }),
-          (err) => callback(toServiceError(err, logger)),
+          ([value]) => {
+            if (typeof value === "object") callback(grpcError(...readError(call.request)));
+            else callback(null, { ...pick(call.request), currentValue: value!, timestampMs: Date.now(), error: undefined });
+          },
+          (err) => callback(storageFailure(err, logger, "counter storage")),
         );
     },
     batchGetCounters(call, callback) {
@@ -98,9 +123,16 @@ export function createCounterService({ store, maxBatch, logger, onIncrements }: 
         .then(
           (values) => {
             const now = Date.now();
-            callback(null, { results: queries.map((q, i) => ({ ...pick(q), currentValue: values[i] ?? 0, timestampMs: now })) });
+            callback(null, {
+              results: queries.map((q, i) => {
+                const v = values[i]!;
+                if (typeof v === "string") return { ...pick(q), currentValue: v, timestampMs: now, error: undefined };
+                const [code, message] = readError(q);
+                return { ...pick(q), currentValue: "0", timestampMs: now, error: { code, message } };
+              }),
+            });
           },
-          (err) => callback(toServiceError(err, logger)),
+          (err) => callback(storageFailure(err, logger, "counter storage")),
         );
     },
     streamIncrements(call) {
@@ -117,7 +149,7 @@ export function createCounterService({ store, maxBatch, logger, onIncrements }: 
             (err) => {
               if (failed) return;
               failed = true;
-              call.emit("error", toServiceError(err, logger));
+              call.emit("error", storageFailure(err, logger, "counter storage"));
             },
           ),
         );
@@ -131,4 +163,9 @@ export function createCounterService({ store, maxBatch, logger, onIncrements }: 
   };
 }
 
-const pick = (q: { resourceId: string; counterType: string }) => ({ resourceId: q.resourceId, counterType: q.counterType });
+const pick = (q: Counter) => ({ resourceId: q.resourceId, counterType: q.counterType });
+
+const readError = (q: Counter): [grpc.status, string] => [
+  grpc.status.FAILED_PRECONDITION,
+  `counter ${q.resourceId}:${q.counterType} holds a value that is not a 64-bit integer`,
+];

@@ -123,7 +123,7 @@ export function toKafkaMessage(id: string, fields: readonly string[]): Message {
     counterType: f.t ?? "",
     delta: Number(f.d ?? 0),
     incrementCount: Number(f.n ?? 0),
-    newValue: Number(f.v ?? 0),
+    newValue: f.v ?? "0",
     timestampMs: Number(f.ts ?? 0),
   }).finish();
   return {

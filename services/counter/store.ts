@@ -2,7 +2,7 @@ import type { Result } from "ioredis";
 import type { Redis } from "../lib/redis.js";
 import { untimed, type RedisMetrics } from "../lib/redis-metrics.js";
 import { formatTraceparent } from "../lib/telemetry.js";
-import { planBatch, resolveResults, type IdempotentOutcome, type IncrementOp, type OpResult } from "./batch.js";
+import { planBatch, resolveResults, type IdempotentOutcome, type IncrementOp, type OpResult, type Refusal, type Refused, type Value } from "./batch.js";
 
 /**
  * Everything that knows the counter's Redis layout: key names, the atomic
@@ -12,37 +12,74 @@ import { planBatch, resolveResults, type IdempotentOutcome, type IncrementOp, ty
 export const counterKey = (resourceId: string, counterType: string) => `counter:${resourceId}:${counterType}`;
 const idempotencyKey = (requestId: string) => `idem:${requestId}`;
 
-export class IdempotencyConflictError extends Error {
-  constructor(readonly requestId: string) {
-    super(`idempotency key '${requestId}' was already used for a different increment`);
+const REFUSALS: Record<string, Refusal> = { "!not_a_counter": "not_a_counter", "!overflow": "overflow" };
+const refusedBy = (reply: string): Refused => ({ refused: REFUSALS[reply] ?? "unexpected", detail: reply.slice(1) });
+
+/** A group's reply: its value, or why it was refused ('!'). */
+const groupValue = (v: number | string): Value | Refused => (typeof v === "string" && v.charCodeAt(0) === 33 ? refusedBy(v) : v);
+
+function idempotentOutcome(v: number | string): IdempotentOutcome {
+  if (typeof v === "number") return { value: v, duplicate: false };
+  switch (v.charCodeAt(0)) {
+    case 100: // 'd'
+      return { value: v.slice(1), duplicate: true };
+    case 99: // 'c'
+      return { refused: "idempotency_conflict" };
+    case 33: // '!'
+      return refusedBy(v);
+    default:
+      return { value: v, duplicate: false };
   }
 }
+
+/** What MGET answers for one key: an int64 in decimal, nothing, or something else. */
+const INT64 = /^-?\d{1,19}$/;
 
 // KEYS: outbox stream, one key per counter group, one idempotency key per idempotent op.
 // ARGV: now_ms, n_groups, n_idempotent, idempotency_ttl_s, traceparent,
 //       then per group: sum, count, resource_id, counter_type,
 //       then per idempotent op: group (1-based), delta, fingerprint.
 // Returns per group its value after the summed INCRBY, then per idempotent
-// op its value, prefixed with 'd' when the key had been seen before.
+// op its value, prefixed with 'd' when the key had been seen before. A value
+// is a number below 2^53 and a decimal string from there on (Lua numbers are
+// doubles). An INCRBY Redis refuses (wrong type, not an integer, overflow)
+// changes nothing; its group or op answers '!' and a reason instead, 'c'
+// marks an idempotency key reused for another increment, and the rest of
+// the batch is applied as usual.
 const INCREMENT_SCRIPT = `
 local n = tonumber(ARGV[2])
 local m = tonumber(ARGV[3])
 local g0 = 6
 local i0 = g0 + 4 * n
+local function incr(key, delta)
+  local v = redis.pcall('INCRBY', key, delta)
+  if type(v) == 'table' then
+    local e = v.err or ''
+    if string.find(e, 'overflow', 1, true) then return nil, '!overflow' end
+    if string.find(e, 'WRONGTYPE', 1, true) or string.find(e, 'not an integer', 1, true) then return nil, '!not_a_counter' end
+    return nil, '!' .. e
+  end
+  if v >= 9007199254740992 or v <= -9007199254740992 then return redis.call('GET', key) end
+  return v
+end
+local function dec(v)
+  if type(v) == 'string' then return v end
+  return string.format('%d', v)
+end
 local prior = {}
 local firstUse = {}
+local conflict = {}
 for j = 1, m do
   local key = KEYS[1 + n + j]
   local fp = ARGV[i0 + 3 * (j - 1) + 2]
   if firstUse[key] then
-    if firstUse[key] ~= fp then return redis.error_reply('IDEMPOTENCY_CONFLICT ' .. j) end
+    if firstUse[key] ~= fp then conflict[j] = true end
   else
     firstUse[key] = fp
     local stored = redis.call('GET', key)
     if stored then
       local sep = string.find(stored, '|', 1, true)
-      if string.sub(stored, sep + 1) ~= fp then return redis.error_reply('IDEMPOTENCY_CONFLICT ' .. j) end
-      prior[j] = string.sub(stored, 1, sep - 1)
+      if string.sub(stored, sep + 1) ~= fp then conflict[j] = true else prior[j] = string.sub(stored, 1, sep - 1) end
     end
   end
 end
@@ -53,19 +90,25 @@ for j = 1, m do
   local g = tonumber(ARGV[base])
   local key = KEYS[1 + n + j]
   local seen = prior[j]
-  if not seen then
+  if not seen and not conflict[j] then
     local stored = redis.call('GET', key)
     if stored then seen = string.sub(stored, 1, string.find(stored, '|', 1, true) - 1) end
   end
-  if seen then
+  if conflict[j] then
+    out[n + j] = 'c'
+  elseif seen then
     out[n + j] = 'd' .. seen
   else
-    local v = redis.call('INCRBY', KEYS[1 + g], ARGV[base + 1])
-    redis.call('SET', key, string.format('%d', v) .. '|' .. ARGV[base + 2], 'EX', ARGV[4])
-    extraDelta[g] = (extraDelta[g] or 0) + tonumber(ARGV[base + 1])
-    extraCount[g] = (extraCount[g] or 0) + 1
-    last[g] = v
-    out[n + j] = v
+    local v, refused = incr(KEYS[1 + g], ARGV[base + 1])
+    if refused then
+      out[n + j] = refused
+    else
+      redis.call('SET', key, dec(v) .. '|' .. ARGV[base + 2], 'EX', ARGV[4])
+      extraDelta[g] = (extraDelta[g] or 0) + tonumber(ARGV[base + 1])
+      extraCount[g] = (extraCount[g] or 0) + 1
+      last[g] = v
+      out[n + j] = v
+    end
   end
 end
 for g = 1, n do
@@ -73,22 +116,29 @@ for g = 1, n do
   local count = tonumber(ARGV[base + 1])
   local value = last[g]
   local delta = extraDelta[g] or 0
-  if count > 0 then
-    value = redis.call('INCRBY', KEYS[1 + g], ARGV[base])
-    delta = delta + tonumber(ARGV[base])
-  end
+  local folded = extraCount[g] or 0
   out[g] = value or 0
-  local folded = count + (extraCount[g] or 0)
+  if count > 0 then
+    local v, refused = incr(KEYS[1 + g], ARGV[base])
+    if refused then
+      out[g] = refused
+    else
+      value = v
+      out[g] = v
+      delta = delta + tonumber(ARGV[base])
+      folded = folded + count
+    end
+  end
   if folded > 0 then
     -- 'tp' only for traced batches: an empty field in every entry costs Redis and the relay for nothing.
     if ARGV[5] == '' then
       redis.call('XADD', KEYS[1], '*', 'r', ARGV[base + 2], 't', ARGV[base + 3],
         'd', string.format('%d', delta), 'n', string.format('%d', folded),
-        'v', string.format('%d', value), 'ts', ARGV[1])
+        'v', dec(value), 'ts', ARGV[1])
     else
       redis.call('XADD', KEYS[1], '*', 'r', ARGV[base + 2], 't', ARGV[base + 3],
         'd', string.format('%d', delta), 'n', string.format('%d', folded),
-        'v', string.format('%d', value), 'ts', ARGV[1], 'tp', ARGV[5])
+        'v', dec(value), 'ts', ARGV[1], 'tp', ARGV[5])
     end
   end
 end
@@ -112,7 +162,8 @@ export interface CounterStoreOptions {
 export interface CounterStore {
   /** Applies the batch with one script call; results are in op order. */
   increment(ops: readonly IncrementOp[], traceparent?: string): Promise<OpResult[]>;
-  get(counters: ReadonlyArray<{ resourceId: string; counterType: string }>): Promise<number[]>;
+  /** Decimal values ("0" for a missing key), or why a key cannot be read as a counter. */
+  get(counters: ReadonlyArray<{ resourceId: string; counterType: string }>): Promise<Array<string | Refused>>;
 }
 
 export function createCounterStore({ redis, outboxStream, idempotencyTtlSeconds, redisMetrics }: CounterStoreOptions): CounterStore {
@@ -138,9 +189,7 @@ export function createCounterStore({ redis, outboxStream, idempotencyTtlSeconds,
         keys.push(idempotencyKey(op.requestId));
         args.push(op.group + 1, op.delta, op.fingerprint);
       }
-      let reply: (number | string)[];
-      try {
-        reply = await timeIncrement.time(
+      const reply = await timeIncrement.time(
           (span) => {
             // A traced batch hands the script span's context to its outbox entries (relay → Kafka → analytics).
             if (span) args[4] = formatTraceparent(span.spanContext());
@@ -148,26 +197,16 @@ export function createCounterStore({ redis, outboxStream, idempotencyTtlSeconds,
           },
           { "db.redis.keys": keys.length, "highgopress.batch.size": ops.length },
         );
-      } catch (err) {
-        const match = /IDEMPOTENCY_CONFLICT (\d+)/.exec((err as Error).message);
-        if (match) throw new IdempotencyConflictError(plan.idempotent[Number(match[1]) - 1]!.requestId);
-        throw err;
-      }
       const n = plan.groups.length;
-      const totals = reply.slice(0, n).map(Number);
-      const outcomes: IdempotentOutcome[] = reply.slice(n).map((v) =>
-        typeof v === "string" && v.startsWith("d")
-          ? { value: Number(v.slice(1)), duplicate: true }
-          : { value: Number(v), duplicate: false },
-      );
-      return resolveResults(plan, totals, outcomes);
+      return resolveResults(plan, reply.slice(0, n).map(groupValue), reply.slice(n).map(idempotentOutcome));
     },
     async get(counters) {
       if (counters.length === 0) return [];
       const values = await timeGet.time(() => redis.mget(counters.map((c) => counterKey(c.resourceId, c.counterType))), {
         "db.redis.keys": counters.length,
       });
-      return values.map((v) => (v === null ? 0 : Number(v)));
+      // MGET answers nil for a key of another type, as for a missing one.
+      return values.map((v) => (v === null ? "0" : INT64.test(v) ? v : { refused: "not_a_counter", detail: "not an integer" }));
     },
   };
 }

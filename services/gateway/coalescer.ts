@@ -14,8 +14,8 @@ export class OverloadedError extends Error {
 }
 
 export interface CoalescerOptions<Req, Res> {
-  /** One downstream call for the whole batch; results in item order. */
-  send: (batch: Req[]) => Promise<Res[]>;
+  /** One downstream call for the whole batch; results in item order. An Error in the results fails only its own item. */
+  send: (batch: Req[]) => Promise<Array<Res | Error>>;
   maxBatch: number;
   maxInFlight: number;
   /** Items allowed to wait; beyond this submit rejects with OverloadedError. */
@@ -92,7 +92,7 @@ export class Coalescer<Req, Res> {
       const batch = this.queue.splice(0, this.options.maxBatch);
       this.inFlight++;
       this.options.onBatch?.(batch.length);
-      let sent: Promise<Res[]>;
+      let sent: Promise<Array<Res | Error>>;
       try {
         sent = this.options.send(batch.map((w) => w.item));
       } catch (err) {
@@ -101,7 +101,11 @@ export class Coalescer<Req, Res> {
       sent
         .then((results) => {
           if (results.length !== batch.length) throw new Error(`downstream answered ${results.length} of ${batch.length} items`);
-          batch.forEach((w, i) => w.resolve(results[i]!));
+          batch.forEach((w, i) => {
+            const result = results[i]!;
+            if (result instanceof Error) w.reject(result);
+            else w.resolve(result);
+          });
         })
         .catch((err) => batch.forEach((w) => w.reject(err)))
         .finally(() => {

@@ -13,8 +13,10 @@ import {
   type GetCounterResponse,
   type IncrementCounterRequest,
   type IncrementCounterResponse,
+  type OperationError,
 } from "../lib/gen/highgopress/counter/v1/counter.js";
 import { channelOptions, deadlineIn, grpcTarget, keepConnecting } from "../lib/grpc-client.js";
+import { grpcError } from "../lib/grpc-server.js";
 import { grpcClientTelemetry, type ClientMethod, type ClientTrace } from "../lib/grpc-telemetry.js";
 import { activeParent, activeSpanContext, batchParent, tracingEnabled, type SpanContext } from "../lib/telemetry.js";
 import { withRetry } from "../lib/retry.js";
@@ -97,6 +99,9 @@ function batchTrace(items: ReadonlyArray<{ trace?: SpanContext }>): ClientTrace 
   return t && { parent: t.parent, links: t.links, attributes: { "highgopress.batch.size": items.length, "highgopress.batch.traced_requests": t.links.length + 1 } };
 }
 
+/** A batch answer item refused on its own becomes that item's error; the others stand. */
+const ownResult = <T extends { error?: OperationError | undefined }>(r: T): T | Error => (r.error ? grpcError(r.error.code, r.error.message) : r);
+
 const HealthClient = grpc.makeClientConstructor(healthService, "grpc.health.v1.Health");
 
 /**
@@ -145,7 +150,7 @@ export function createDownstream(options: DownstreamOptions): Downstream {
     send: (operations) =>
       counterBreaker
         .execute(() => call(counter, counter.batchIncrementCounters, { operations }, options.writeDeadlineMs, rpc.batchIncrement, batchTrace(operations)))
-        .then((r) => r.results),
+        .then((r) => r.results.map(ownResult)),
   });
   const reads = new Coalescer<Traced<GetCounterRequest>, GetCounterResponse>({
     maxBatch: options.maxBatch,
@@ -157,7 +162,7 @@ export function createDownstream(options: DownstreamOptions): Downstream {
       const traced = batchTrace(queries);
       return retrying(options.readDeadlineMs, (leftMs) =>
         counterBreaker.execute(() => call(counter, counter.batchGetCounters, { queries }, leftMs, rpc.batchGet, traced)),
-      ).then((r) => r.results);
+      ).then((r) => r.results.map(ownResult));
     },
   });
 

@@ -20,6 +20,7 @@ const grpcToHttp: Partial<Record<grpc.status, number>> = {
   [grpc.status.OUT_OF_RANGE]: 400,
   [grpc.status.NOT_FOUND]: 404,
   [grpc.status.ALREADY_EXISTS]: 409,
+  [grpc.status.FAILED_PRECONDITION]: 409,
   [grpc.status.RESOURCE_EXHAUSTED]: 429,
   [grpc.status.UNAVAILABLE]: 503,
   [grpc.status.CANCELLED]: 503,

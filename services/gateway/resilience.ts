@@ -21,14 +21,12 @@ import {
  * open circuit is never retried.
  */
 
-/** Codes that say the downstream (or its storage) is not working right now. */
-const TRANSIENT = new Set<number>([
-  grpc.status.UNAVAILABLE,
-  grpc.status.DEADLINE_EXCEEDED,
-  grpc.status.CANCELLED,
-  grpc.status.UNKNOWN,
-  grpc.status.INTERNAL,
-]);
+/**
+ * Codes that say the downstream (or its storage) is not working right now:
+ * timeouts and lost connections. A refusal of one operation, or an internal
+ * error, says nothing about the next call and never opens the circuit.
+ */
+const TRANSIENT = new Set<number>([grpc.status.UNAVAILABLE, grpc.status.DEADLINE_EXCEEDED, grpc.status.CANCELLED]);
 
 /** Failures that count against a downstream's health (not bad input, not conflicts). */
 export function isDownstreamFailure(err: unknown): boolean {

@@ -9,8 +9,18 @@ type IncrementBody = Id & { delta?: number; increment?: number };
 
 const seconds = () => Math.floor(Date.now() / 1000);
 
-function counterData(r: { resourceId: string; counterType: string; currentValue: number }, timestamp: number) {
-  return { resource_id: r.resourceId, counter_type: r.counterType, current_value: r.currentValue, success: true, timestamp };
+/**
+ * An int64 from its decimal string as a JSON number: a bigint beyond 2^53,
+ * which the response serializer writes digit for digit. A JavaScript client
+ * reading such a value needs a lossless parser (docs/ARCHITECTURE.md, "Counter values").
+ */
+export function jsonInteger(decimal: string): number | bigint {
+  const n = Number(decimal);
+  return Number.isSafeInteger(n) ? n : BigInt(decimal);
+}
+
+function counterData(r: { resourceId: string; counterType: string; currentValue: string }, timestamp: number) {
+  return { resource_id: r.resourceId, counter_type: r.counterType, current_value: jsonInteger(r.currentValue), success: true, timestamp };
 }
 
 const toOp = (b: IncrementBody) => ({ resourceId: b.resource_id, counterType: b.counter_type, delta: b.delta ?? b.increment ?? 1 });
@@ -44,16 +54,26 @@ export function registerRoutes(app: FastifyInstance, downstream: Downstream): vo
 
   app.post<{ Body: { operations: IncrementBody[] } }>(
     "/api/v1/counter/batch-increment",
-    { schema: { body: schema.batchIncrementBody, response: schema.batchResponse } },
-    async (request) => {
-      let results: IncrementCounterResponse[];
-      try {
-        results = await Promise.all(request.body.operations.map((op) => downstream.increment(toOp(op))));
-      } catch (err) {
-        throw fromDownstream(err, "counter");
-      }
+    { schema: { body: schema.batchIncrementBody, response: schema.batchIncrementResponse } },
+    async (request, reply) => {
+      const operations = request.body.operations;
+      const settled = await Promise.allSettled(operations.map((op) => downstream.increment(toOp(op))));
       const now = seconds();
-      return { status: "success", data: { results: results.map((r) => counterData(r, now)), count: results.length } };
+      const failed = settled.filter((s) => s.status === "rejected").length;
+      if (failed === 0) {
+        const results = settled.map((s) => counterData((s as PromiseFulfilledResult<IncrementCounterResponse>).value, now));
+        return { status: "success", data: { results, count: results.length } };
+      }
+      if (failed === settled.length) throw fromDownstream((settled[0] as PromiseRejectedResult).reason, "counter");
+      // Some applied, some not: one status cannot say which, so each operation carries its own (207).
+      const results = settled.map((s, i) => {
+        if (s.status === "fulfilled") return counterData(s.value, now);
+        const error = fromDownstream(s.reason, "counter");
+        const op = operations[i]!;
+        return { resource_id: op.resource_id, counter_type: op.counter_type, success: false, status: error.statusCode, error: error.message, timestamp: now };
+      });
+      reply.code(207);
+      return { status: "partial", data: { results, count: results.length } };
     },
   );
 
@@ -105,7 +125,7 @@ export function registerRoutes(app: FastifyInstance, downstream: Downstream): vo
             page: r.page,
             limit: r.limit,
             total: r.totalItems,
-            items: r.items.map((i) => ({ rank: i.rank, resource_id: i.resourceId, value: i.value, increment_count: i.incrementCount })),
+            items: r.items.map((i) => ({ rank: i.rank, resource_id: i.resourceId, value: jsonInteger(i.value), increment_count: i.incrementCount })),
           },
         };
       } catch (err) {
@@ -128,14 +148,14 @@ export function registerRoutes(app: FastifyInstance, downstream: Downstream): vo
             resource_id,
             counter_type,
             time_range: r.timeRange,
-            total: r.total,
+            total: jsonInteger(r.total),
             increment_count: r.incrementCount,
             avg_per_hour: r.avgPerHour,
-            peak: r.peak,
+            peak: jsonInteger(r.peak),
             peak_hour: iso(r.peakHourStartMs),
             trend: r.trend,
             trend_ratio: r.trendRatio,
-            series: r.series.map((p) => ({ hour: iso(p.hourStartMs), value: p.value, increment_count: p.incrementCount })),
+            series: r.series.map((p) => ({ hour: iso(p.hourStartMs), value: jsonInteger(p.value), increment_count: p.incrementCount })),
           },
         };
       } catch (err) {

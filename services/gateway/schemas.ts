@@ -74,10 +74,31 @@ const counterValue = {
 
 export const incrementResponse = success(counterValue);
 export const counterResponse = success(counterValue);
-export const batchResponse = success({
+const batchData = {
   type: "object",
   properties: { results: { type: "array", items: counterValue }, count: { type: "integer" } },
-});
+} as const;
+export const batchResponse = success(batchData);
+/** A batch of increments of which some were refused: each result says whether it was applied. */
+export const batchIncrementResponse = {
+  ...success(batchData),
+  207: {
+    type: "object",
+    properties: {
+      status: { type: "string" },
+      data: {
+        type: "object",
+        properties: {
+          results: {
+            type: "array",
+            items: { ...counterValue, properties: { ...counterValue.properties, status: { type: "integer" }, error: { type: "string" } } },
+          },
+          count: { type: "integer" },
+        },
+      },
+    },
+  },
+};
 
 export const topResponse = success({
   type: "object",

@@ -6,21 +6,20 @@
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import { homedir } from "node:os";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
+import { k8sRunDir, kubeconfig, kubectlBin } from "../chart/tools.js";
 import { startTestPrometheus, type TestPrometheus } from "../support/prometheus.js";
 import { repoRoot, runDir } from "../support/stack.js";
 
 export type { TestPrometheus };
 export { eventually, freePort, repoRoot, runDir, sleep } from "../support/stack.js";
 
-export const cacheDir = process.env.HIGHGOPRESS_CACHE ?? join(homedir(), ".cache/highgopress");
-export const kubectlBin = join(cacheDir, "bin/kubectl");
+export { cacheDir, kubectlBin } from "../chart/tools.js";
 export const logDir = join(runDir, "test-logs");
 
 function kubeconfigPath(): string {
-  return process.env.KUBECONFIG && existsSync(process.env.KUBECONFIG) ? process.env.KUBECONFIG : join(runDir, "k8s/kubeconfig");
+  return process.env.KUBECONFIG && existsSync(process.env.KUBECONFIG) ? process.env.KUBECONFIG : kubeconfig;
 }
 
 function apiserverHealthy(path: string): boolean {
@@ -37,8 +36,8 @@ export function ensureControlPlane(): KubeConfig {
   let path = kubeconfigPath();
   if (!apiserverHealthy(path)) {
     const r = spawnSync(join(repoRoot, "scripts/k8s/up.sh"), [], { stdio: ["ignore", "inherit", "inherit"], timeout: 60 * 60_000 });
-    if (r.status !== 0) throw new Error(`scripts/k8s/up.sh failed (exit ${r.status}); see ${join(runDir, "k8s/logs")}`);
-    path = join(runDir, "k8s/kubeconfig");
+    if (r.status !== 0) throw new Error(`scripts/k8s/up.sh failed (exit ${r.status}); see ${join(k8sRunDir, "logs")}`);
+    path = kubeconfig;
   }
   process.env.KUBECONFIG = path;
   const kc = new KubeConfig();

@@ -14,8 +14,9 @@ export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../.."
 export const chartDir = join(repoRoot, "charts/highgopress");
 export const cacheDir = process.env.HIGHGOPRESS_CACHE ?? join(homedir(), ".cache/highgopress");
 export const binDir = join(cacheDir, "bin");
-export const runDir = process.env.HIGHGOPRESS_RUN ?? join(repoRoot, ".run");
-export const kubeconfig = join(runDir, "k8s/kubeconfig");
+/** Control plane and node state: one per machine, in the clone's .run/k8s (scripts/k8s/common.sh). */
+export const k8sRunDir = join(repoRoot, ".run/k8s");
+export const kubeconfig = join(k8sRunDir, "kubeconfig");
 export const COMPONENTS = ["gateway", "counter", "analytics", "autoscaler"] as const;
 
 export interface RunResult {
@@ -32,7 +33,7 @@ export function run(cmd: string, args: string[], opts: { input?: string; timeout
     encoding: "utf8",
     maxBuffer: 256 * 1024 * 1024,
     timeout: opts.timeoutMs ?? 120_000,
-    env: { ...process.env, KUBECONFIG: kubeconfig, HELM_CACHE_HOME: join(runDir, "k8s/helm/cache"), HELM_CONFIG_HOME: join(runDir, "k8s/helm/config"), HELM_DATA_HOME: join(runDir, "k8s/helm/data"), ...opts.env },
+    env: { ...process.env, KUBECONFIG: kubeconfig, HELM_CACHE_HOME: join(k8sRunDir, "helm/cache"), HELM_CONFIG_HOME: join(k8sRunDir, "helm/config"), HELM_DATA_HOME: join(k8sRunDir, "helm/data"), ...opts.env },
   });
   if (r.error) throw new Error(`${cmd} ${args.join(" ")}: ${r.error.message}`);
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };

@@ -6,12 +6,12 @@
  */
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { helm, kubectl, kubectlBin, repoRoot, runDir, runOk } from "../chart/tools.js";
+import { helm, k8sRunDir, kubectl, kubectlBin, repoRoot, runOk } from "../chart/tools.js";
 import { eventually, http } from "../support/stack.js";
 
 export const RELEASE = "highgopress";
 export const NAMESPACE = "highgopress";
-const nodeRun = join(runDir, "k8s/node");
+const nodeRun = join(k8sRunDir, "node");
 
 /** Starts the control plane and the node, building tools and images when needed. */
 export function nodeUp(): void {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { eventually, sleep, startStack, type Stack } from "../support/stack.js";
+import { eventually, http, sleep, startStack, type Stack } from "../support/stack.js";
 import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, runLoad, scrape } from "./support/load.js";
 import { report } from "./support/report.js";
 
@@ -26,6 +26,12 @@ test("kill -9 of analytics mid-batch: after the restart no event is applied twic
   await stack.kill("analytics", "SIGTERM");
   const load = await runLoad({ origin: stack.gatewayUrl, connections: 32, maxRequests: EVENTS, durationMs: 60_000, next: ledger.request, onResult: ledger.record });
   assert.equal(load.byStatus["200"], EVENTS, JSON.stringify(load.byStatus));
+  // Readiness never follows a dependency: with analytics down the gateway stays ready and reports it.
+  await eventually("the gateway to report analytics down", async () => {
+    const r = await http("GET", `${stack.gatewayUrl}/readyz`);
+    assert.equal(r.status, 200, "the gateway stays ready while analytics is down");
+    return r.body.downstreams.analytics === false ? true : undefined;
+  }, 10_000, 200);
   await eventually("the outbox to be relayed to Kafka", async () => ((await stack.redis.xlen(stack.env.OUTBOX_STREAM!)) === 0 ? true : undefined), 60_000, 200);
 
   await stack.start("analytics");

@@ -33,6 +33,8 @@ test("Redis down: fast 503s, then recovery without a restart, with every increme
   });
 
   const reads: Array<{ status: number; ms: number }> = [];
+  const readiness = { gateway: new Set<number>(), counter: new Set<number>() };
+  const readyz = { gateway: `${stack.gatewayUrl}/readyz`, counter: `http://127.0.0.1:${stack.ports.counterMetrics}/readyz` };
   let redisUp = false;
   let recoveredAfterMs = 0;
   let recoveredAt = 0;
@@ -45,6 +47,7 @@ test("Redis down: fast 503s, then recovery without a restart, with every increme
         const t0 = performance.now();
         const r = await http("GET", `${stack.gatewayUrl}/api/v1/counter/r/${ledger.counterType}`);
         reads.push({ status: r.status, ms: performance.now() - t0 });
+        for (const name of ["gateway", "counter"] as const) readiness[name].add((await http("GET", readyz[name])).status);
         await sleep(100);
       }
     })();
@@ -78,6 +81,8 @@ test("Redis down: fast 503s, then recovery without a restart, with every increme
   const slowest = percentile(during.map((o) => o.latencyMs), 100);
   assert.ok(during.length > 500, `load ran during the outage (${during.length} writes)`);
   assert.deepEqual(duringStatuses, [503], "every write during the outage is a 503");
+  // Readiness is the pod's own: a Redis outage takes no gateway or counter out of its Service.
+  assert.deepEqual({ gateway: [...readiness.gateway], counter: [...readiness.counter] }, { gateway: [200], counter: [200] });
   assert.ok(during.every((o) => o.retryAfter === "1"), "with Retry-After");
   assert.ok(slowest < WRITE_DEADLINE_MS / 2, `no write waited for its deadline (slowest ${slowest.toFixed(0)} ms)`);
   assert.ok(reads.length > 10 && reads.every((r) => r.status === 503 && r.ms < 1_000), `reads fail fast too: ${JSON.stringify(reads.slice(0, 5))}`);

@@ -77,7 +77,7 @@ describe("events flow from the outbox through Kafka into analytics", () => {
       counterType: type,
       delta: 4,
       incrementCount: 2,
-      newValue: 4,
+      newValue: "4",
       timestampMs: Date.now(),
     }).finish();
     const kafka = new Kafka({ clientId: "test-replay", brokers: kafkaBrokers.split(","), logLevel: logLevel.NOTHING });
@@ -96,6 +96,37 @@ describe("events flow from the outbox through Kafka into analytics", () => {
       top.items.map((i) => [i.resource_id, i.value, i.increment_count]),
       [["replayed", 4, 2]],
     );
+  });
+
+  test("sums past 2^53 stay exact in the ranking and the stats", async () => {
+    const type = stack.counterType("huge");
+    // Three events of 4e15 + 1: 12000000000000003 in all, which a double rounds to ...004.
+    const events = [1, 2, 3].map((n) =>
+      Buffer.from(
+        CounterEvent.encode({
+          eventId: `huge-${n}-${stack.runId}`,
+          resourceId: "huge",
+          counterType: type,
+          delta: 4_000_000_000_000_001,
+          incrementCount: 1,
+          newValue: String(4_000_000_000_000_001n * BigInt(n)),
+          timestampMs: Date.now(),
+        }).finish(),
+      ),
+    );
+    const kafka = new Kafka({ clientId: "test-huge", brokers: kafkaBrokers.split(","), logLevel: logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: stack.env.KAFKA_TOPIC!, messages: events.map((value) => ({ key: "huge", value })) });
+    await producer.disconnect();
+    const top = await eventually("the three events in the ranking", async () => {
+      const r = await fetch(`${url}/api/v1/analytics/top?counter_type=${type}&limit=10&time_range=1h`).then((res) => res.text());
+      return /"increment_count":3/.test(r) ? r : undefined;
+    });
+    assert.match(top, /"value":12000000000000003[,}]/);
+    const stats = await fetch(`${url}/api/v1/analytics/stats/huge/${type}?time_range=1h`).then((res) => res.text());
+    assert.match(stats, /"total":12000000000000003[,}]/);
+    assert.match(stats, /"peak":12000000000000003[,}]/);
   });
 
   test("with Kafka stopped, increments succeed; after it returns, analytics catches up with nothing lost", { timeout: 240_000 }, async () => {

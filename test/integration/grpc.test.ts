@@ -33,9 +33,9 @@ describe("counter gRPC API", () => {
   test("IncrementCounter and GetCounter", async () => {
     const resourceId = `g-${stack.runId}`;
     const r = await unary<IncrementCounterRequest, IncrementCounterResponse>(client.incrementCounter.bind(client), { resourceId, counterType: "like", delta: 4, requestId: "", userId: "" });
-    assert.equal(r.currentValue, 4);
+    assert.equal(r.currentValue, "4");
     const g = await unary<GetCounterRequest, GetCounterResponse>(client.getCounter.bind(client), { resourceId, counterType: "like" });
-    assert.equal(g.currentValue, 4);
+    assert.equal(g.currentValue, "4");
   });
 
   test("invalid input is INVALID_ARGUMENT naming the operation and field", async () => {
@@ -71,7 +71,7 @@ describe("counter gRPC API", () => {
     assert.equal(answers.length, 20);
     assert.deepEqual(
       answers.flatMap((a) => a.results.map((r) => r.currentValue)),
-      Array.from({ length: 20 }, (_, i) => [3 * i + 1, 3 * i + 3]).flat(),
+      Array.from({ length: 20 }, (_, i) => [3 * i + 1, 3 * i + 3]).flat().map(String),
     );
   });
 
