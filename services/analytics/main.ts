@@ -3,6 +3,7 @@ import { AnalyticsServiceService } from "../lib/gen/highgopress/analytics/v1/ana
 import { startGrpcServer } from "../lib/grpc-server.js";
 import { createKafka } from "../lib/kafka.js";
 import { LATENCY_BUCKETS, LabeledHistogram } from "../lib/labeled-histogram.js";
+import { loadOrExit } from "../lib/config.js";
 import { createLogger } from "../lib/logger.js";
 import { createRegistry } from "../lib/metrics.js";
 import { startOpsServer } from "../lib/ops-server.js";
@@ -16,9 +17,9 @@ import { createEventConsumer } from "./consumer.js";
 import { createAnalyticsService } from "./grpc-service.js";
 import { createAnalyticsQueries } from "./queries.js";
 
-const logger = createLogger("analytics");
-const config = loadAnalyticsConfig();
-const telemetry = await startTelemetry("analytics", logger);
+const config = loadOrExit("analytics", () => loadAnalyticsConfig());
+const logger = createLogger("analytics", config.logLevel);
+const telemetry = await startTelemetry(config.telemetry, logger);
 const registry = createRegistry("analytics");
 const redisMetrics = createRedisMetrics(registry);
 const applied = new Counter({ name: "highgopress_analytics_events_applied_total", help: "Counter events applied to the buckets.", registers: [registry] });

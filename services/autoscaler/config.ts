@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import { EnvReader, type EnvSource } from "../lib/config.js";
+import { EnvReader, readLogLevel, type EnvSource, type LOG_LEVELS } from "../lib/config.js";
 
 /**
  * The autoscaler's environment, validated once at start-up. KUBECONFIG (or
@@ -8,6 +8,7 @@ import { EnvReader, type EnvSource } from "../lib/config.js";
 export const DEFAULT_METRIC_QUERY = 'sum(rate(highgopress_counter_increments_total{namespace="${namespace}"}[30s]))';
 
 export interface AutoscalerConfig {
+  logLevel: (typeof LOG_LEVELS)[number];
   host: string;
   metricsPort: number;
   /** Empty: watch CounterAutoscalers in all namespaces. */
@@ -34,6 +35,7 @@ export function loadConfig(env: EnvSource = process.env): AutoscalerConfig {
   const r = new EnvReader(env);
   const watchNamespace = r.string("WATCH_NAMESPACE", "");
   const config: AutoscalerConfig = {
+    logLevel: readLogLevel(r),
     host: r.string("HOST", "0.0.0.0"),
     metricsPort: r.port("METRICS_PORT", 9103),
     watchNamespace,
@@ -54,11 +56,9 @@ export function loadConfig(env: EnvSource = process.env): AutoscalerConfig {
     hpaCacheMs: Math.round(r.number("HPA_CHECK_SECONDS", 10, { min: 0, max: 3600 }) * 1000),
     shutdownGraceMs: r.int("SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 600_000 }),
   };
-  r.done();
   if (config.renewDeadlineSeconds >= config.leaseDurationSeconds) {
-    throw new Error(
-      `LEASE_RENEW_DEADLINE_SECONDS (${config.renewDeadlineSeconds}) must be less than LEASE_DURATION_SECONDS (${config.leaseDurationSeconds})`,
-    );
+    r.problem(`LEASE_RENEW_DEADLINE_SECONDS (${config.renewDeadlineSeconds}) must be less than LEASE_DURATION_SECONDS (${config.leaseDurationSeconds})`);
   }
+  r.done();
   return config;
 }

@@ -1,19 +1,14 @@
 import { KubeConfig } from "@kubernetes/client-node";
 import { collectDefaultMetrics, Registry } from "prom-client";
+import { loadOrExit } from "../lib/config.js";
 import { createLogger } from "../lib/logger.js";
 import { startOpsServer } from "../lib/ops-server.js";
 import { onShutdown } from "../lib/shutdown.js";
-import { loadConfig, type AutoscalerConfig } from "./config.js";
+import { loadConfig } from "./config.js";
 import { startController } from "./controller.js";
 
-const logger = createLogger("autoscaler");
-let config: AutoscalerConfig;
-try {
-  config = loadConfig();
-} catch (err) {
-  logger.fatal((err as Error).message);
-  process.exit(1);
-}
+const config = loadOrExit("autoscaler", () => loadConfig());
+const logger = createLogger("autoscaler", config.logLevel);
 const kubeConfig = new KubeConfig();
 kubeConfig.loadFromDefault();
 const registry = new Registry();

@@ -1,8 +1,11 @@
-import { EnvReader, readBackendSettings, type EnvSource } from "../lib/config.js";
+import { EnvReader, readBackendSettings, readLogLevel, type EnvSource } from "../lib/config.js";
+import { readTelemetrySettings } from "../lib/telemetry.js";
 
 export function loadCounterConfig(source: EnvSource = process.env) {
   const env = new EnvReader(source);
   const config = {
+    logLevel: readLogLevel(env),
+    telemetry: readTelemetrySettings(env, "counter"),
     ...readBackendSettings(env),
     grpcPort: env.port("COUNTER_GRPC_PORT", 9001),
     metricsPort: env.port("METRICS_PORT", 9101),

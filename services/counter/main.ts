@@ -1,6 +1,7 @@
 import { CounterServiceService } from "../lib/gen/highgopress/counter/v1/counter.js";
 import { startGrpcServer } from "../lib/grpc-server.js";
 import { createKafka } from "../lib/kafka.js";
+import { loadOrExit } from "../lib/config.js";
 import { createLogger } from "../lib/logger.js";
 import { counterTypeLabeler, createRegistry } from "../lib/metrics.js";
 import { startOpsServer } from "../lib/ops-server.js";
@@ -14,9 +15,9 @@ import { createCounterMetrics } from "./metrics.js";
 import { createOutboxRelay, outboxBacklog } from "./outbox-relay.js";
 import { createCounterStore } from "./store.js";
 
-const logger = createLogger("counter");
-const config = loadCounterConfig();
-const telemetry = await startTelemetry("counter", logger);
+const config = loadOrExit("counter", () => loadCounterConfig());
+const logger = createLogger("counter", config.logLevel);
+const telemetry = await startTelemetry(config.telemetry, logger);
 const registry = createRegistry("counter");
 const redisMetrics = createRedisMetrics(registry);
 

@@ -1,8 +1,12 @@
-import { EnvReader, type EnvSource } from "../lib/config.js";
+import { EnvReader, readLogLevel, type EnvSource } from "../lib/config.js";
+import { readTelemetrySettings } from "../lib/telemetry.js";
 
 export function loadGatewayConfig(source: EnvSource = process.env) {
   const env = new EnvReader(source);
   const config = {
+    logLevel: readLogLevel(env),
+    // Synchronous context propagation: the gateway pays per request for async hooks (sync-context.ts).
+    telemetry: readTelemetrySettings(env, "gateway", "sync"),
     host: env.string("HOST", "0.0.0.0"),
     port: env.port("GATEWAY_PORT", 8080),
     counterAddr: env.string("COUNTER_ADDR", "dns:///127.0.0.1:9001"),
@@ -16,7 +20,6 @@ export function loadGatewayConfig(source: EnvSource = process.env) {
     coalesceMaxInFlightReads: env.int("COALESCE_MAX_IN_FLIGHT_READS", 2, { min: 1, max: 256 }),
     maxQueued: env.int("MAX_QUEUED_REQUESTS", 20_000, { min: 1, max: 1_000_000 }),
     bodyLimitBytes: env.int("BODY_LIMIT_BYTES", 64 * 1024, { min: 1024, max: 16 * 1024 * 1024 }),
-    metricsCounterTypes: env.list("METRICS_COUNTER_TYPES", ["like", "view", "follow", "share", "comment"]),
     shutdownGraceMs: env.int("SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 300_000 }),
     // Part of the grace period during which keep-alive clients are moved to other pods (handoff.ts).
     shutdownHandoffMs: env.int("SHUTDOWN_HANDOFF_MS", 2_000, { min: 0, max: 60_000 }),

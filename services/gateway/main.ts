@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram } from "prom-client";
+import { loadOrExit } from "../lib/config.js";
 import { createLogger } from "../lib/logger.js";
 import { createRegistry } from "../lib/metrics.js";
 import { onShutdown } from "../lib/shutdown.js";
@@ -9,10 +10,9 @@ import { loadGatewayConfig } from "./config.js";
 import { handOffConnections } from "./handoff.js";
 import { createDownstream } from "./downstream.js";
 
-const logger = createLogger("gateway");
-const config = loadGatewayConfig();
-// Synchronous context propagation: the gateway pays per request for async hooks (sync-context.ts).
-const telemetry = await startTelemetry("gateway", logger, { context: "sync" });
+const config = loadOrExit("gateway", () => loadGatewayConfig());
+const logger = createLogger("gateway", config.logLevel);
+const telemetry = await startTelemetry(config.telemetry, logger);
 const registry = createRegistry("gateway");
 const batchSize = new Histogram({
   name: "highgopress_gateway_coalesced_batch_size",

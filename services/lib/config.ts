@@ -123,6 +123,31 @@ export class EnvReader {
   }
 }
 
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/** LOG_LEVEL, read with the service's other settings so a bad value is reported with them. */
+export function readLogLevel(env: EnvReader): (typeof LOG_LEVELS)[number] {
+  return env.oneOf("LOG_LEVEL", "info", LOG_LEVELS);
+}
+
+/** Exit status of a service refusing its configuration (sysexits' EX_CONFIG). */
+export const EXIT_CONFIG = 78;
+
+/**
+ * Runs a service's configuration loader; on bad settings, prints one JSON
+ * log line naming every bad variable (no stack trace) and exits with
+ * EXIT_CONFIG before anything starts.
+ */
+export function loadOrExit<T>(service: string, load: () => T): T {
+  try {
+    return load();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${JSON.stringify({ level: "fatal", time: new Date().toISOString(), service, problems: err.problems, msg: err.message })}\n`);
+    process.exit(EXIT_CONFIG);
+  }
+}
+
 /** Settings every gRPC back end (counter, analytics) reads the same way. */
 export function readBackendSettings(env: EnvReader) {
   return {

@@ -16,7 +16,7 @@ export function traceMixin(): Record<string, string> {
 }
 
 /** One JSON object per line on stdout, tagged with the service name and the active trace. */
-export function createLogger(service: string, level = process.env.LOG_LEVEL ?? "info"): Logger {
+export function createLogger(service: string, level = "info"): Logger {
   return pino({
     level,
     base: { service },

@@ -38,7 +38,7 @@ import {
   type SpanContext,
   type Tracer,
 } from "@opentelemetry/api";
-import { EnvReader, type EnvSource } from "./config.js";
+import type { EnvReader } from "./config.js";
 import type { Logger } from "./logger.js";
 import { SyncContextManager } from "./sync-context.js";
 
@@ -78,12 +78,7 @@ export const CONTEXT_MANAGERS = ["async", "sync"] as const;
  * OTEL_TRACES_SAMPLER_ARG (0..1, default 0.01), TRACING_CONTEXT (async|sync,
  * default `defaultContext`).
  */
-export function loadTelemetryConfig(
-  service: string,
-  source: EnvSource = process.env,
-  defaultContext: TelemetryConfig["context"] = "async",
-): TelemetryConfig {
-  const env = new EnvReader(source);
+export function readTelemetrySettings(env: EnvReader, service: string, defaultContext: TelemetryConfig["context"] = "async"): TelemetryConfig {
   const sdkDisabled = env.bool("OTEL_SDK_DISABLED", false);
   const exporter = env.oneOf("TRACING_EXPORTER", "otlp", EXPORTERS);
   const base = env.url("OTEL_EXPORTER_OTLP_ENDPOINT", "http://127.0.0.1:4318", ["http:", "https:"]).replace(/\/+$/, "");
@@ -101,7 +96,6 @@ export function loadTelemetryConfig(
     ratio: sampler.endsWith("always_on") ? 1 : sampler.endsWith("always_off") ? 0 : arg,
     context: env.oneOf("TRACING_CONTEXT", defaultContext, CONTEXT_MANAGERS),
   };
-  env.done();
   return config;
 }
 
@@ -133,13 +127,7 @@ export interface Telemetry {
  * sampler, the exporter chosen by configuration and no auto-instrumentation.
  * Call once, first thing in main.ts.
  */
-export async function startTelemetry(
-  service: string,
-  logger: Logger,
-  defaults: { context?: TelemetryConfig["context"] } = {},
-  source: EnvSource = process.env,
-): Promise<Telemetry> {
-  const config = loadTelemetryConfig(service, source, defaults.context);
+export async function startTelemetry(config: TelemetryConfig, logger: Logger): Promise<Telemetry> {
   if (config.exporter === "none") {
     logger.info({ exporter: "none" }, "tracing off");
     return { config, shutdown: async () => undefined };
@@ -258,18 +246,6 @@ export function activeParent(): Context | undefined {
   return activeSpan() ? context.active() : undefined;
 }
 
-/** Starts a span under `parent`; callers only call this for traced work. */
-export function startSpan(name: string, kind: SpanKind, parent: Context, attributes?: Attributes, links?: Link[]): Span {
-  return tracer.startSpan(name, { kind, attributes, links }, parent);
-}
-
-/** A child of the active recording span, or undefined when nothing is traced. */
-export function startChildSpan(name: string, kind: SpanKind, attributes?: Attributes): Span | undefined {
-  const parent = activeSpan();
-  if (!parent) return undefined;
-  return tracer.startSpan(name, { kind, attributes }, trace.setSpan(context.active(), parent));
-}
-
 /** Ends a span, marking it failed with the error's message. */
 export function endSpan(span: Span | undefined, err?: unknown): void {
   if (!span) return;
@@ -309,11 +285,4 @@ export function batchParent<T>(
   }
   if (!first) return undefined;
   return { parent: trace.setSpanContext(ROOT_CONTEXT, first), links: links ?? [] };
-}
-
-/** trace_id/span_id of a recording span, for logs and exemplars. */
-export function traceIds(span: Span | undefined): { trace_id: string; span_id: string } | undefined {
-  if (!span) return undefined;
-  const sc = span.spanContext();
-  return { trace_id: sc.traceId, span_id: sc.spanId };
 }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { ConfigError } from "../../services/lib/config.js";
 import { describe, it } from "node:test";
 import { limitRate, scaleDownLimit, scaleUpLimit, stabilize } from "../../services/autoscaler/behavior.js";
 import { buildConditions, mergeConditions } from "../../services/autoscaler/conditions.js";
@@ -262,6 +263,6 @@ describe("config", () => {
     assert.equal(c.leaseNamespace, "default");
     assert.equal(loadConfig({ WATCH_NAMESPACE: "hgp" }).leaseNamespace, "hgp");
     assert.throws(() => loadConfig({ METRICS_PORT: "x", PROMETHEUS_URL: "localhost" }), /METRICS_PORT[\s\S]*PROMETHEUS_URL/);
-    assert.throws(() => loadConfig({ LEASE_DURATION_SECONDS: "5", LEASE_RENEW_DEADLINE_SECONDS: "5" }), /must be less than/);
+    assert.throws(() => loadConfig({ LEASE_DURATION_SECONDS: "5", LEASE_RENEW_DEADLINE_SECONDS: "5" }), (err: unknown) => err instanceof ConfigError && /must be less than/.test(err.message));
   });
 });

@@ -15,9 +15,10 @@ async function run(contextManager: "async" | "sync") {
   const lib = (name: string) => pathToFileURL(join(repoRoot, "dist/services/lib", name)).href;
   const script = `
     import { createLogger } from ${JSON.stringify(lib("logger.js"))};
-    import { startTelemetry, getTracer, context, trace, entryContext } from ${JSON.stringify(lib("telemetry.js"))};
+    import { EnvReader } from ${JSON.stringify(lib("config.js"))};
+    import { readTelemetrySettings, startTelemetry, getTracer, context, trace, entryContext } from ${JSON.stringify(lib("telemetry.js"))};
     const logger = createLogger("logtest");
-    const telemetry = await startTelemetry("logtest", logger);
+    const telemetry = await startTelemetry(readTelemetrySettings(new EnvReader(process.env), "logtest"), logger);
     logger.info("outside");
     const span = getTracer().startSpan("work", {}, entryContext(undefined));
     await context.with(trace.setSpan(context.active(), span), async () => {
