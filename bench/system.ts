@@ -1,17 +1,17 @@
 /**
  * Starts and stops the system under test the way `make run` does
- * (scripts/infra.sh for Redis, Kafka, Prometheus and Jaeger, then
- * `node dist/services/<name>/main.js`), but on ports and a state directory
- * of its own (.run/bench), so a bench never collides with a `make run` or
- * with tests that stop and start the default Redis and Kafka.
+ * (scripts/infra.sh for Redis, Kafka, Prometheus and Jaeger, then the
+ * services through tools/local-system.ts), but on ports and a state
+ * directory of its own (.run/bench), so a bench never collides with a
+ * `make run` or with tests that stop and start the default Redis and Kafka.
  */
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, mkdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { execFileSync, spawn } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import { Redis } from "ioredis";
-import { fileURLToPath } from "node:url";
+import { repoRoot, SERVICES, startServices, stopServices, type ServiceName, type ServiceProcess } from "../tools/local-system.js";
 
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../..");
+export { repoRoot, SERVICES, type ServiceName };
 
 /**
  * Every port the bench uses, from one base (HIGHGOPRESS_BENCH_PORT_BASE,
@@ -53,8 +53,6 @@ export const BENCH_PORTS = benchPorts();
 
 export const INFRA = ["redis", "kafka", "prometheus", "jaeger"] as const;
 export type InfraName = (typeof INFRA)[number];
-export const SERVICES = ["counter", "analytics", "gateway"] as const;
-export type ServiceName = (typeof SERVICES)[number];
 
 export interface SystemOptions {
   runDir: string;
@@ -119,21 +117,6 @@ const metricsPort: Record<ServiceName, number | undefined> = {
 
 const readyUrl = (name: ServiceName) =>
   name === "gateway" ? `http://127.0.0.1:${p.gateway}/readyz` : `http://127.0.0.1:${metricsPort[name]}/readyz`;
-
-async function waitReady(name: string, url: string, child: ChildProcess, timeoutMs = 90_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before it was ready`);
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(1_000) });
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${name} not ready at ${url} after ${timeoutMs / 1000}s`);
-}
 
 function runScript(args: string[], env: Record<string, string>, log: (line: string) => void): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -202,7 +185,6 @@ export interface RunningSystem {
 export async function startSystem(options: SystemOptions): Promise<RunningSystem> {
   const env = infraEnv(options.runDir);
   checkPortsFree(options.runDir, options.infra);
-  mkdirSync(join(options.runDir, "services"), { recursive: true });
   options.log(`starting ${options.infra.join(", ")} (scripts/infra.sh, state in ${options.runDir})`);
   await runScript(["start", ...options.infra], env, options.log);
   if (options.infra.includes("redis")) {
@@ -214,41 +196,21 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     redis.disconnect();
   }
 
-  const children = new Map<ServiceName, ChildProcess>();
-  const stopServices = async () => {
-    for (const name of [...SERVICES].reverse()) {
-      const child = children.get(name);
-      if (!child || child.exitCode !== null) continue;
-      const exited = new Promise((r) => child.once("exit", r));
-      child.kill("SIGTERM");
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
-      if (child.exitCode === null) child.kill("SIGKILL");
-    }
-  };
-  const start = async (name: ServiceName, extra: Record<string, string>) => {
-    const log = createWriteStream(join(options.runDir, "services", `${name}.log`), { flags: "a" });
-    const nodeArgs = options.profile.includes(name)
-      ? ["--cpu-prof", `--cpu-prof-dir=${join(options.runDir, "profiles")}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`]
-      : [];
-    const child = spawn(process.execPath, [...nodeArgs, join(repoRoot, "dist/services", name, "main.js")], {
-      cwd: repoRoot,
-      env: { ...process.env, ...env, ...serviceEnv(), ...options.serviceEnv, ...extra },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    child.stdout!.pipe(log);
-    child.stderr!.pipe(log);
-    children.set(name, child);
-    options.log(`${name} started (pid ${child.pid}${nodeArgs.length ? ", --cpu-prof" : ""}; log ${join(options.runDir, "services", `${name}.log`)})`);
-    await waitReady(name, readyUrl(name), child);
-  };
+  let services = new Map<ServiceName, ServiceProcess>();
   try {
-    await Promise.all([
-      start("counter", { METRICS_PORT: String(p.counterMetrics) }),
-      start("analytics", { METRICS_PORT: String(p.analyticsMetrics) }),
-    ]);
-    await start("gateway", {});
+    services = await startServices(
+      SERVICES,
+      (name) => ({
+        env: { ...process.env, ...env, ...serviceEnv(), ...options.serviceEnv, ...(metricsPort[name] ? { METRICS_PORT: String(metricsPort[name]) } : {}) },
+        logFile: join(options.runDir, "services", `${name}.log`),
+        readyUrl: readyUrl(name),
+        nodeArgs: options.profile.includes(name)
+          ? ["--cpu-prof", `--cpu-prof-dir=${join(options.runDir, "profiles")}`, `--cpu-prof-name=${name}-${Date.now()}.cpuprofile`]
+          : [],
+      }),
+      (s) => options.log(`${s.name} ready (pid ${s.child.pid}${options.profile.includes(s.name) ? ", --cpu-prof" : ""}; log ${s.logFile})`),
+    );
   } catch (err) {
-    await stopServices();
     await runScript(["stop", ...options.infra], env, options.log).catch(() => undefined);
     throw err;
   }
@@ -260,12 +222,12 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     redisUrl: `redis://127.0.0.1:${p.redis}`,
     pids: () => {
       const out: Record<string, number | undefined> = {};
-      for (const name of SERVICES) out[name] = children.get(name)?.pid;
+      for (const name of SERVICES) out[name] = services.get(name)?.child.pid;
       for (const name of options.infra) out[name] = infraPid(name);
       return out;
     },
     async stop(keepInfra = false) {
-      await stopServices();
+      await stopServices(services);
       if (!keepInfra) await runScript(["stop", ...options.infra], env, options.log);
     },
   };

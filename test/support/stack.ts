@@ -6,19 +6,16 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
-import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { join } from "node:path";
 import { Redis } from "ioredis";
 import { Kafka, logLevel } from "kafkajs";
+import { repoRoot, startService, startServices, stopServices, type ServiceName, type ServiceOptions, type ServiceProcess } from "../../tools/local-system.js";
 
-export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../..");
+export { repoRoot, type ServiceName };
 export const runDir = process.env.HIGHGOPRESS_RUN ?? join(repoRoot, ".run");
 export const redisUrl = process.env.TEST_REDIS_URL ?? `redis://127.0.0.1:${process.env.REDIS_PORT ?? 6379}`;
 export const kafkaBrokers = process.env.TEST_KAFKA_BROKERS ?? `127.0.0.1:${process.env.KAFKA_PORT ?? 9092}`;
-
-export type ServiceName = "gateway" | "counter" | "analytics";
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -79,7 +76,6 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     analyticsMetrics: await freePort(),
   };
   const logDir = join(runDir, "test-logs");
-  mkdirSync(logDir, { recursive: true });
   const env: Record<string, string> = {
     HOST: "127.0.0.1",
     REDIS_URL: redisUrl,
@@ -107,39 +103,24 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     counter: `http://127.0.0.1:${ports.counterMetrics}/readyz`,
     analytics: `http://127.0.0.1:${ports.analyticsMetrics}/readyz`,
   };
-  const children = new Map<ServiceName, ChildProcess>();
+  const services = new Map<ServiceName, ServiceProcess>();
   const redis = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 3 });
+  const optionsFor = (name: ServiceName): ServiceOptions => ({
+    env: { ...process.env, ...env, METRICS_PORT: metricsPort[name] },
+    logFile: join(logDir, `${runId}-${name}.log`),
+    readyUrl: readyUrl[name],
+    readyTimeoutMs: 60_000,
+  });
 
   async function start(name: ServiceName): Promise<void> {
-    const log = createWriteStream(join(logDir, `${runId}-${name}.log`), { flags: "a" });
-    const child = spawn(process.execPath, [join(repoRoot, "dist/services", name, "main.js")], {
-      env: { ...process.env, ...env, METRICS_PORT: metricsPort[name] },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    child.stdout!.pipe(log);
-    child.stderr!.pipe(log);
-    children.set(name, child);
-    let exited = false;
-    child.once("exit", () => (exited = true));
-    await eventually(
-      `${name} to become ready (log: ${join(logDir, `${runId}-${name}.log`)})`,
-      async () => {
-        if (exited) throw new Error(`${name} exited during start-up`);
-        const res = await fetch(readyUrl[name]);
-        return res.status === 200 ? true : undefined;
-      },
-      60_000,
-    );
+    services.set(name, await startService(name, optionsFor(name)));
   }
 
   async function kill(name: ServiceName, signal: NodeJS.Signals = "SIGTERM"): Promise<number | null> {
-    const child = children.get(name);
-    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
-    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
-    child.kill(signal);
-    const code = await exited;
-    children.delete(name);
-    return code;
+    const service = services.get(name);
+    if (!service) return null;
+    services.delete(name);
+    return service.stop(signal);
   }
 
   const stack: Stack = {
@@ -151,9 +132,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     counterType: (name) => `${name}_${runId}`,
     start,
     kill,
-    process: (name) => children.get(name),
+    process: (name) => services.get(name)?.child,
     async stop() {
-      await Promise.all([...children.keys()].map((name) => kill(name, "SIGTERM")));
+      await stopServices(services);
+      services.clear();
       // What only this run used goes, so repeated runs do not pile up topics and streams.
       await redis.del(env.OUTBOX_STREAM!).catch(() => undefined);
       redis.disconnect();
@@ -165,11 +147,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         .finally(() => admin.disconnect());
     },
   };
-  // Counter and analytics first, so the gateway finds its downstreams ready.
-  const services = options.services ?? ["counter", "analytics", "gateway"];
   try {
-    await Promise.all(services.filter((s) => s !== "gateway").map(start));
-    if (services.includes("gateway")) await start("gateway");
+    for (const [name, service] of await startServices(options.services ?? ["counter", "analytics", "gateway"], optionsFor)) services.set(name, service);
   } catch (err) {
     await stack.stop();
     throw err;
