@@ -1,13 +1,15 @@
 /**
- * The image cannot be built here (no Docker engine), so the Dockerfile is
- * checked statically: every stage references files that exist and that the
- * .dockerignore lets through, stages chain correctly, the runtime is non-root
- * with production dependencies only, and the command of every Deployment in
- * the chart is an entry point that the TypeScript build produces.
+ * The image is built for real by the end-to-end suite (scripts/k8s/images.sh,
+ * buildah) and its pods run on the local node, which checks that every COPY
+ * source exists, the stages chain and the build produces dist/services. What a
+ * successful build does not check is checked here: the base image, the build
+ * context allowlist, a non-root runtime with production dependencies only,
+ * and that the command of every Deployment in every value set is an entry
+ * point the TypeScript build produces.
  */
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { join, relative } from "node:path";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { COMPONENTS, ensureHelm, podSpec, render, repoRoot, valueSets } from "./tools.js";
 
@@ -61,14 +63,6 @@ function dockerignored(patterns: string[], path: string): boolean {
 const dockerfile = readFileSync(join(repoRoot, "Dockerfile"), "utf8");
 const { args, stages } = parseDockerfile(dockerfile);
 const ignorePatterns = readFileSync(join(repoRoot, ".dockerignore"), "utf8").split("\n").map((l) => l.trim()).filter((l) => l && !l.startsWith("#"));
-/** A file passes when not ignored; a directory when some file under it does. */
-function passesContext(rel: string): boolean {
-  const abs = join(repoRoot, rel);
-  if (!statSync(abs).isDirectory()) return !dockerignored(ignorePatterns, rel);
-  const files = readdirSync(abs, { recursive: true, withFileTypes: true }).filter((e) => e.isFile());
-  return files.some((e) => !dockerignored(ignorePatterns, relative(repoRoot, join(e.parentPath, e.name))));
-}
-const copies = (s: Stage) => s.instructions.filter((i) => i.op === "COPY" || i.op === "ADD");
 const stage = (name: string) => stages.find((s) => s.name === name);
 
 describe("Dockerfile", () => {
@@ -81,21 +75,6 @@ describe("Dockerfile", () => {
     }
   });
 
-  test("every COPY source exists in the repository and passes .dockerignore", () => {
-    const problems: string[] = [];
-    for (const s of stages) {
-      for (const c of copies(s)) {
-        const parts = c.args.split(/\s+/).filter((p) => !p.startsWith("--"));
-        if (/--from=/.test(c.args)) continue;
-        for (const src of parts.slice(0, -1)) {
-          if (!existsSync(join(repoRoot, src))) problems.push(`stage ${s.name}: COPY ${src}: no such file in the repository`);
-          else if (!passesContext(src.replace(/^\.\//, ""))) problems.push(`stage ${s.name}: COPY ${src}: excluded by .dockerignore`);
-        }
-      }
-    }
-    assert.deepEqual(problems, [], problems.join("\n"));
-  });
-
   test("the build context carries the sources and leaves out local builds, tests and node_modules", () => {
     for (const p of ["package.json", "package-lock.json", "tsconfig.json", "buf.gen.yaml", "proto/highgopress/counter/v1/counter.proto", "services/gateway/main.ts", "services/lib/config.ts"]) {
       assert.ok(!dockerignored(ignorePatterns, p), `${p} is excluded from the build context`);
@@ -103,30 +82,6 @@ describe("Dockerfile", () => {
     for (const p of ["node_modules/fastify/package.json", "test/chart/tools.ts", ".git/HEAD", ".run/k8s/kubeconfig", "services/lib/gen/x.ts", "dist/test/chart/tools.js", "charts/highgopress/values.yaml"]) {
       assert.ok(dockerignored(ignorePatterns, p), `${p} would be sent in the build context`);
     }
-  });
-
-  test("COPY --from names an earlier stage", () => {
-    stages.forEach((s, i) => {
-      for (const c of copies(s)) {
-        const m = /--from=(\S+)/.exec(c.args);
-        if (!m) continue;
-        const idx = stages.findIndex((x) => x.name === m[1]);
-        assert.ok(idx >= 0 && idx < i, `stage ${s.name} copies from '${m[1]}', which is not an earlier stage`);
-      }
-    });
-  });
-
-  test("the TypeScript is compiled once, by npm run build, into dist/services", () => {
-    const builders = stages.filter((s) => s.instructions.some((i) => i.op === "RUN" && /npm run build/.test(i.args)));
-    assert.equal(builders.length, 1, "exactly one stage should run npm run build");
-    const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8"));
-    assert.match(pkg.scripts.build, /tsc -p tsconfig\.json/);
-    const tsconfig = JSON.parse(readFileSync(join(repoRoot, "tsconfig.json"), "utf8"));
-    assert.equal(tsconfig.compilerOptions.outDir, "dist");
-    assert.equal(tsconfig.compilerOptions.rootDir, ".");
-    // The sources tsc needs are copied into the build stage before it runs.
-    const copied = copies(builders[0]!).flatMap((c) => c.args.split(/\s+/).slice(0, -1));
-    for (const need of ["package.json", "tsconfig.json", "proto", "services", "buf.gen.yaml"]) assert.ok(copied.includes(need), `build stage does not copy ${need}`);
   });
 
   test("the runtime (last stage) is non-root and ships only production dependencies and dist/services", () => {
