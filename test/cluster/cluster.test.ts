@@ -111,14 +111,26 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
   test("the gateway spreads increments over every counter pod through the headless Service's DNS", async () => {
     const counters = componentPods("counter").filter((p) => p.ready);
     assert.ok(counters.length >= 2, `expected at least 2 counter pods, got ${counters.length}`);
-    const beforeCalls = await Promise.all(counters.map((p) => counterCalls(p.ip)));
     const type = `spread${hex(3)}`;
+    const increments = (i: number) => ({ method: "POST" as const, path: "/api/v1/counter/increment", body: JSON.stringify({ resource_id: `s${i}`, counter_type: type }) });
+    // A gateway that started while only one counter pod was Ready learns of
+    // the other when its connection reaches GRPC_MAX_CONNECTION_AGE_MS (30 s)
+    // and the name is resolved again: light load until every pod has had calls.
+    const initial = await Promise.all(counters.map((p) => counterCalls(p.ip)));
+    const warmup = Date.now();
+    await eventually("every counter pod to get calls from the gateways", async () => {
+      await runLoad({ origin: gateway, connections: 4, durationMs: 1_000, maxRequests: 100, next: increments });
+      const now = await Promise.all(counters.map((p) => counterCalls(p.ip)));
+      return now.every((n, k) => n > initial[k]!) ? true : undefined;
+    }, 90_000, 0);
+    report("every counter pod had calls", `${((Date.now() - warmup) / 1000).toFixed(0)} s after the first warm-up request`);
+    const beforeCalls = await Promise.all(counters.map((p) => counterCalls(p.ip)));
     const load = await runLoad({
       origin: gateway,
       connections: 16,
       durationMs: 30_000,
       maxRequests: 3_000,
-      next: (i) => ({ method: "POST", path: "/api/v1/counter/increment", body: JSON.stringify({ resource_id: `s${i}`, counter_type: type }) }),
+      next: increments,
     });
     assert.equal(load.byStatus["200"], load.requests, summarize(load));
     const calls = (await Promise.all(counters.map((p) => counterCalls(p.ip)))).map((n, k) => n - beforeCalls[k]!);
