@@ -1,6 +1,6 @@
 import { makeInformer, type Informer, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "../lib/logger.js";
-import type { KubeGateway } from "./kube-api.js";
+import { errorMessage, type KubeGateway } from "./kube-api.js";
 import { GROUP, PLURAL, VERSION, type CounterAutoscaler } from "./types.js";
 
 /**
@@ -15,6 +15,16 @@ import { GROUP, PLURAL, VERSION, type CounterAutoscaler } from "./types.js";
  *    `watchTimeoutSeconds`, and the informer's reconnect counts as a sign of
  *    life — a hung connection gives none), or when two consecutive resyncs
  *    find its cache different from the LIST.
+ *
+ * client-node 2 behaviour this relies on: its Watch aborts a connection that
+ * has received nothing for 30 s (a fixed inactivity timeout, not
+ * configurable through makeInformer) and the informer then re-watches from
+ * the last resourceVersion and emits "connect", so a quiet watch is renewed
+ * every 30 s whatever `watchTimeoutSeconds` says, and a hung connection is
+ * normally replaced within 30 s without the watchdog; when watches keep
+ * ending (other than by that timeout) without delivering an event, it waits
+ * 1 s, 2 s, … up to 30 s before each new one. Errors other than that timeout
+ * and 410 Gone still stop the informer.
  */
 export interface AutoscalerWatchOptions {
   kubeConfig: KubeConfig;
@@ -87,7 +97,7 @@ export async function watchAutoscalers(o: AutoscalerWatchOptions): Promise<Autos
     });
     inf.on("error", (err) => {
       if (stopped || inf !== informer) return;
-      o.logger.warn({ err: String(err?.message ?? err), backoffMs }, "CounterAutoscaler watch failed; restarting it");
+      o.logger.warn({ err: errorMessage(err), backoffMs }, "CounterAutoscaler watch failed; restarting it");
       setTimeout(() => void restart("watch error"), backoffMs).unref();
       backoffMs = Math.min(backoffMs * 2, 30_000);
     });
@@ -108,7 +118,7 @@ export async function watchAutoscalers(o: AutoscalerWatchOptions): Promise<Autos
         await informer.start();
         backoffMs = 1000;
       } catch (err) {
-        o.logger.warn({ err: String(err) }, "CounterAutoscaler informer failed to start");
+        o.logger.warn({ err: errorMessage(err) }, "CounterAutoscaler informer failed to start");
       }
     })().finally(() => {
       restarting = undefined;
@@ -121,7 +131,7 @@ export async function watchAutoscalers(o: AutoscalerWatchOptions): Promise<Autos
     try {
       items = (await o.kube.listAutoscalers(o.namespace || undefined)).items;
     } catch (err) {
-      o.logger.warn({ err: String(err) }, "CounterAutoscaler resync LIST failed");
+      o.logger.warn({ err: errorMessage(err) }, "CounterAutoscaler resync LIST failed");
       return;
     }
     const seen = new Set<string>();
@@ -148,7 +158,7 @@ export async function watchAutoscalers(o: AutoscalerWatchOptions): Promise<Autos
   try {
     await informer.start();
   } catch (err) {
-    o.logger.warn({ err: String(err) }, "CounterAutoscaler informer failed to start; the resync will retry");
+    o.logger.warn({ err: errorMessage(err) }, "CounterAutoscaler informer failed to start; the resync will retry");
   }
   const timer = setInterval(() => void resync(), o.resyncMs);
 

@@ -33,8 +33,15 @@ export interface KubeGateway {
 
 export const errorCode = (err: unknown): number | undefined => (err as { code?: number } | undefined)?.code;
 
+/**
+ * What went wrong, for logs and status conditions: the apiserver's own
+ * message for an HTTP error, else the error's message with its causes.
+ * client-node 2 calls the apiserver through undici's fetch, which reports
+ * every transport failure as "fetch failed" and puts the reason (refused,
+ * reset, TLS, DNS) in `cause`: "fetch failed: connect ECONNREFUSED 10.96.0.1:443".
+ */
 export function errorMessage(err: unknown): string {
-  const e = err as { code?: number; body?: unknown; message?: string };
+  const e = err as { code?: number; body?: unknown; message?: string; cause?: unknown };
   if (e?.code !== undefined && e.body !== undefined) {
     try {
       const body = typeof e.body === "string" ? (JSON.parse(e.body) as { message?: string }) : (e.body as { message?: string });
@@ -44,7 +51,14 @@ export function errorMessage(err: unknown): string {
     }
     return `HTTP ${e.code}`;
   }
-  return e?.message ?? String(err);
+  if (typeof e?.message !== "string") return String(err);
+  let message = e.message;
+  let cause = e.cause as { message?: unknown; cause?: unknown } | undefined;
+  for (let depth = 0; cause && depth < 5; depth++, cause = cause.cause as typeof cause) {
+    const m = typeof cause.message === "string" ? cause.message : typeof cause === "string" ? cause : undefined;
+    if (m && !message.includes(m)) message += `: ${m}`;
+  }
+  return message;
 }
 
 export interface KubeGatewayOptions {

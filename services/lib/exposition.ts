@@ -1,3 +1,17 @@
+// prom-client is pinned to an exact version in package.json (see
+// docs/DEPENDENCIES.md) because this file, and labeled-histogram.ts which it
+// renders, rely on prom-client internals that no semver range protects:
+//  - Registry#_defaultLabels, a private field, read to copy the default labels;
+//  - Registry#getMetricsAsString(metric), undocumented and not in the typings:
+//    renders one metric, calling its getForPromString() when it has one, else
+//    get(); in OpenMetrics mode it appends `_total` to counter samples and
+//    prints exemplars ({ labelSet, value, timestamp }) after the values;
+//  - the object shape a registered metric must have (name, help, type,
+//    aggregator, get() returning { name, help, type, values: [{ labels,
+//    value, metricName?, exemplar? }] }, reset()), which LabeledHistogram
+//    implements without extending prom-client's classes.
+// Before changing the version, read the new lib/registry.js for these and run
+// test/observability/exposition.test.ts (it needs no servers).
 import { Registry, type OpenMetricsContentType } from "prom-client";
 
 /**

@@ -27,6 +27,34 @@ test("the breaker opens after consecutive transport failures, fails fast, then c
   assert.deepEqual(states, ["open", "half-open", "closed"]);
 });
 
+test("half-open lets one trial call through: calls meanwhile wait for it, a failed trial reopens at once", async () => {
+  const states: string[] = [];
+  const breaker = createBreaker({ consecutiveFailures: 1, halfOpenAfterMs: 50, onStateChange: (s) => states.push(s) });
+  await assert.rejects(breaker.execute(() => Promise.reject(grpcError(grpc.status.UNAVAILABLE))));
+  await sleep(70);
+  // A failing trial: the call that waited behind it is refused without being made.
+  let waiterCalled = false;
+  let failTrial!: () => void;
+  const trial = breaker.execute(() => new Promise((_, reject) => (failTrial = () => reject(grpcError(grpc.status.UNAVAILABLE)))));
+  const waiter = breaker.execute(async () => ((waiterCalled = true), "late"));
+  assert.equal(breaker.state(), "half-open");
+  failTrial();
+  await assert.rejects(trial, /code 14/);
+  assert.ok(isCircuitOpen(await waiter.catch((e) => e)), "the waiting call is refused by the reopened circuit");
+  assert.equal(waiterCalled, false);
+  assert.equal(breaker.state(), "open");
+  // A good trial: the waiting call then runs.
+  await sleep(70);
+  let passTrial!: () => void;
+  const trial2 = breaker.execute(() => new Promise<string>((resolve) => (passTrial = () => resolve("trial"))));
+  const waiter2 = breaker.execute(async () => "after");
+  passTrial();
+  assert.equal(await trial2, "trial");
+  assert.equal(await waiter2, "after");
+  assert.equal(breaker.state(), "closed");
+  assert.deepEqual(states, ["open", "half-open", "open", "half-open", "closed"]);
+});
+
 test("bad input and conflicts never open the breaker", async () => {
   const breaker = createBreaker({ consecutiveFailures: 2, halfOpenAfterMs: 1_000 });
   for (const code of [grpc.status.INVALID_ARGUMENT, grpc.status.ALREADY_EXISTS, grpc.status.INVALID_ARGUMENT]) {
