@@ -1,5 +1,6 @@
-import type { Consumer, EachBatchPayload, Kafka, KafkaMessage } from "kafkajs";
+import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
+import { isValidId } from "../lib/validation.js";
 import { backoffMs, ensureTopic, sleep } from "../lib/kafka.js";
 import type { Logger } from "../lib/logger.js";
 import { untimed, type RedisMetrics } from "../lib/redis-metrics.js";
@@ -26,6 +27,49 @@ export interface EventConsumerOptions {
   onEventDelay?: (seconds: number) => void;
   /** Latency of the apply script calls (and their spans when traced). */
   redisMetrics?: RedisMetrics;
+  /** Where messages that are not counter events are copied before they are skipped (default `<topic>.dlq`). */
+  deadLetterTopic?: string;
+  onUndecodable?: (reason: UndecodableReason, count: number) => void;
+}
+
+/** Why a message was skipped: no value at all, or bytes that are not a CounterEvent. */
+export type UndecodableReason = "empty" | "not_counter_event";
+
+interface Rejected {
+  message: KafkaMessage;
+  reason: UndecodableReason;
+}
+
+/**
+ * A counter event, or why the message is not one. Protobuf decodes many
+ * foreign payloads without an error (a JSON object can read as unknown
+ * fields), so a decoded event must also carry what every real one has.
+ */
+export function decodeEvent(value: Buffer | null): CounterEvent | UndecodableReason {
+  if (!value || value.length === 0) return "empty";
+  let event: CounterEvent;
+  try {
+    event = CounterEvent.decode(value);
+  } catch {
+    return "not_counter_event";
+  }
+  const valid = event.eventId !== "" && isValidId(event.resourceId) && isValidId(event.counterType) && event.incrementCount >= 1 && event.timestampMs > 0;
+  return valid ? event : "not_counter_event";
+}
+
+/** Consecutive offsets with the same reason, so a run of foreign messages is one log line. */
+function offsetRanges(rejected: readonly Rejected[]): Array<{ reason: UndecodableReason; from: string; to: string; count: number }> {
+  const ranges: Array<{ reason: UndecodableReason; from: string; to: string; count: number }> = [];
+  for (const { message, reason } of rejected) {
+    const last = ranges.at(-1);
+    if (last && last.reason === reason && BigInt(last.to) + 1n === BigInt(message.offset)) {
+      last.to = message.offset;
+      last.count++;
+    } else {
+      ranges.push({ reason, from: message.offset, to: message.offset, count: 1 });
+    }
+  }
+  return ranges;
 }
 
 /** The sampled trace context a message carries in its traceparent header, if any. */
@@ -81,20 +125,49 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
   let supervisor: Promise<void> | undefined;
   let wake: (() => void) | undefined;
   const timeApply = options.redisMetrics?.command("hgp_apply_events", "EVALSHA hgpApplyEvents") ?? untimed;
+  const deadLetterTopic = options.deadLetterTopic ?? `${topic}.dlq`;
+  let deadLetters: Producer | undefined;
+  /** Set when a batch was handled since the consumer (re)started: a crash without progress backs off. */
+  let progressed = false;
+
+  /**
+   * Copies skipped messages to the dead-letter topic with where they came
+   * from; throws if Kafka refuses, so the batch is retried rather than the
+   * messages lost (a retry may copy some twice).
+   */
+  async function deadLetter(rejected: readonly Rejected[], partition: number): Promise<void> {
+    if (!deadLetters) {
+      await ensureTopic(kafka, deadLetterTopic, 1);
+      const producer = kafka.producer({ allowAutoTopicCreation: false });
+      await producer.connect();
+      deadLetters = producer;
+    }
+    await deadLetters.send({
+      topic: deadLetterTopic,
+      acks: -1,
+      messages: rejected.map(({ message, reason }) => ({
+        key: message.key,
+        value: message.value,
+        headers: {
+          ...message.headers,
+          "highgopress-source": `${topic}/${partition}/${message.offset}`,
+          "highgopress-reason": reason,
+        },
+      })),
+    });
+  }
 
   async function handleBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload) {
     const messages = batch.messages;
     for (let i = 0; i < messages.length && isRunning() && !isStale(); i += options.chunkSize) {
       const chunk = messages.slice(i, i + options.chunkSize);
-      const events = chunk.flatMap((m) => {
-        if (!m.value) return [];
-        try {
-          return [CounterEvent.decode(m.value)];
-        } catch (err) {
-          logger.error({ offset: m.offset, partition: batch.partition, err: (err as Error).message }, "skipping undecodable event");
-          return [];
-        }
-      });
+      const events: CounterEvent[] = [];
+      const rejected: Rejected[] = [];
+      for (const message of chunk) {
+        const decoded = decodeEvent(message.value);
+        if (typeof decoded === "string") rejected.push({ message, reason: decoded });
+        else events.push(decoded);
+      }
       const span = traceChunk(chunk, batch.topic, batch.partition);
       const apply = () => timeApply.time(() => options.applier.apply(events), { "highgopress.events": events.length });
       let applied: number;
@@ -107,11 +180,19 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       span?.setAttributes({ "highgopress.events.applied": applied, "highgopress.events.duplicates": events.length - applied });
       endSpan(span);
       options.onApplied?.(applied, events.length - applied);
+      if (rejected.length > 0) {
+        await deadLetter(rejected, batch.partition);
+        for (const range of offsetRanges(rejected)) {
+          logger.error({ topic: batch.topic, partition: batch.partition, ...range, deadLetterTopic }, "skipped messages that are not counter events");
+          options.onUndecodable?.(range.reason, range.count);
+        }
+      }
       if (options.onEventDelay) {
         const now = Date.now();
         for (const e of events) options.onEventDelay(Math.max(0, (now - e.timestampMs) / 1000));
       }
       resolveOffset(chunk[chunk.length - 1]!.offset);
+      progressed = true;
       await heartbeat();
     }
     await commitOffsetsIfNecessary();
@@ -148,13 +229,17 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     await crashed;
     running = false;
     await consumer.disconnect().catch(() => undefined);
+    await deadLetters?.disconnect().catch(() => undefined);
+    deadLetters = undefined;
   }
 
   async function supervise(): Promise<void> {
     for (let attempt = 0; !stopping; attempt++) {
       try {
+        progressed = false;
         await runOnce();
-        if (!stopping) attempt = 0;
+        // A consumer that crashes again before handling a batch must not spin: only progress resets the backoff.
+        if (!stopping && progressed) attempt = 0;
       } catch (err) {
         running = false;
         await consumer?.disconnect().catch(() => undefined);

@@ -28,6 +28,13 @@ const deduplicated = new Counter({
   help: "Redelivered counter events recognised and skipped.",
   registers: [registry],
 });
+const undecodable = new Counter({
+  name: "highgopress_analytics_undecodable_total",
+  help: "Messages of the counter-events topic that are not counter events, skipped after being copied to the dead-letter topic, by reason (empty, not_counter_event).",
+  labelNames: ["reason"],
+  registers: [registry],
+});
+for (const reason of ["empty", "not_counter_event"]) undecodable.inc({ reason }, 0);
 const lag = new Gauge({
   name: "highgopress_analytics_consumer_lag_messages",
   help: "Messages behind the partition's end after the last batch consumed, by partition.",
@@ -59,6 +66,7 @@ const consumer = createEventConsumer({
     if (dup > 0) deduplicated.inc(dup);
   },
   onLag: (partition, value) => lag.set({ partition: String(partition) }, value),
+  onUndecodable: (reason, count) => undecodable.inc({ reason }, count),
   onEventDelay: (seconds) => eventDelay.observe(seconds),
   redisMetrics,
 });

@@ -1,6 +1,7 @@
 import { CounterServiceService } from "../lib/gen/highgopress/counter/v1/counter.js";
 import { startGrpcServer } from "../lib/grpc-server.js";
 import { createKafka } from "../lib/kafka.js";
+import { compressionType } from "../lib/kafka-codecs.js";
 import { loadOrExit } from "../lib/config.js";
 import { createLogger } from "../lib/logger.js";
 import { counterTypeLabeler, createRegistry } from "../lib/metrics.js";
@@ -38,6 +39,7 @@ const relay = createOutboxRelay({
   partitions: config.kafkaPartitions,
   group: "outbox-relay",
   batchSize: config.outboxBatch,
+  compression: compressionType[config.kafkaCompression],
   blockMs: 1_000,
   lingerMs: config.outboxLingerMs,
   claimIdleMs: config.outboxClaimIdleMs,

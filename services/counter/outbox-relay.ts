@@ -1,5 +1,5 @@
 import { hostname } from "node:os";
-import type { Kafka, Message } from "kafkajs";
+import type { CompressionTypes, Kafka, Message } from "kafkajs";
 import { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
 import { backoffMs, ensureTopic, sleep } from "../lib/kafka.js";
 import type { Logger } from "../lib/logger.js";
@@ -25,6 +25,8 @@ export interface OutboxRelayOptions {
   group: string;
   consumer?: string;
   batchSize: number;
+  /** Codec of the produced batches (KAFKA_COMPRESSION); every consumer of the topic must read it. */
+  compression?: CompressionTypes;
   blockMs: number;
   /**
    * After a read that found fewer than batchSize new entries, wait this long
@@ -188,7 +190,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           logger.info({ topic: options.topic }, "outbox relay connected to kafka");
         }
         const started = performance.now();
-        await producer.send({ topic: options.topic, acks: -1, messages });
+        await producer.send({ topic: options.topic, acks: -1, compression: options.compression, messages });
         options.onPublished?.(entries.length, performance.now() - started);
         endSpan(span);
         return;

@@ -1,4 +1,5 @@
 import { Kafka, logLevel, type LogEntry } from "kafkajs";
+import { registerKafkaCodecs } from "./kafka-codecs.js";
 import type { Logger } from "./logger.js";
 
 export interface KafkaOptions {
@@ -11,9 +12,11 @@ export interface KafkaOptions {
  * retry loop (the outbox keeps what was not acknowledged), so a broker
  * outage never blocks a request. kafkajs reports every failed connection
  * attempt as an error; the retry loops log the outcome once, so its own
- * lines go out at debug level.
+ * lines go out at debug level. Every Kafka codec is registered
+ * (kafka-codecs.ts).
  */
 export function createKafka(options: KafkaOptions, logger: Logger): Kafka {
+  registerKafkaCodecs();
   const log = logger.child({ component: "kafkajs" });
   return new Kafka({
     clientId: options.clientId,

@@ -1,0 +1,48 @@
+import { promisify } from "node:util";
+import { zstdCompress, zstdDecompress } from "node:zlib";
+import lz4Module from "@2l/kafkajs-lz4";
+import kafkajs from "kafkajs";
+import SnappyCodec from "kafkajs-snappy";
+
+// kafkajs is CommonJS without named-export hints: its registries come from the default export.
+const { CompressionCodecs, CompressionTypes } = kafkajs;
+
+/**
+ * Every compression codec Kafka defines, for kafkajs, which ships only gzip:
+ * without the others a topic whose broker setting `compression.type` is
+ * snappy, lz4 or zstd stops the consumer for good ("LZ4 compression not
+ * implemented", not retried). snappy is kafkajs-snappy (pure JavaScript,
+ * reads the xerial framing brokers write), lz4 is @2l/kafkajs-lz4 (lz4-napi,
+ * prebuilt per platform as npm packages, no build step), zstd is Node's own
+ * zlib (Node 22.15+). Cost per event: bench/README.md, "Kafka compression".
+ */
+export const COMPRESSIONS = ["none", "gzip", "snappy", "lz4", "zstd"] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
+export const compressionType: Record<Compression, kafkajs.CompressionTypes> = {
+  none: CompressionTypes.None,
+  gzip: CompressionTypes.GZIP,
+  snappy: CompressionTypes.Snappy,
+  lz4: CompressionTypes.LZ4,
+  zstd: CompressionTypes.ZSTD,
+};
+
+// The package's CommonJS export is the class itself (module.exports), while
+// its typings declare an ES default export; this is the class either way.
+const LZ4Codec = lz4Module as unknown as typeof lz4Module.default;
+
+const zstd = { compress: promisify(zstdCompress), decompress: promisify(zstdDecompress) };
+
+let registered = false;
+
+/** Registers snappy, lz4 and zstd with kafkajs (process-wide, once). */
+export function registerKafkaCodecs(): void {
+  if (registered) return;
+  registered = true;
+  CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
+  CompressionCodecs[CompressionTypes.LZ4] = new LZ4Codec().codec;
+  CompressionCodecs[CompressionTypes.ZSTD] = () => ({
+    compress: (encoder: { buffer: Buffer }) => zstd.compress(encoder.buffer),
+    decompress: (buffer: Buffer) => zstd.decompress(buffer),
+  });
+}

@@ -1,0 +1,138 @@
+/**
+ * Kafka compression and foreign messages, on the real broker: a topic whose
+ * broker setting `compression.type` is gzip, snappy, lz4 or zstd (the broker
+ * recompresses whatever the relay sends), and the relay producing with each
+ * codec, carry every increment into analytics exactly once; garbage and JSON
+ * from another producer mixed among the events are counted, copied to the
+ * dead-letter topic and skipped, every valid event is applied and the lag
+ * returns to 0.
+ */
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { describe, test } from "node:test";
+import { Kafka, logLevel } from "kafkajs";
+import { scrape } from "../faults/support/load.js";
+import { eventually, http, kafkaBrokers, startStack, type Stack } from "../support/stack.js";
+
+const admin = () => new Kafka({ clientId: "test-codecs", brokers: kafkaBrokers.split(","), logLevel: logLevel.NOTHING }).admin();
+
+async function createTopic(topic: string, compression?: string): Promise<void> {
+  const a = admin();
+  await a.connect();
+  try {
+    await a.createTopics({
+      topics: [{ topic, numPartitions: 3, configEntries: compression ? [{ name: "compression.type", value: compression }] : [] }],
+      waitForLeaders: true,
+    });
+  } finally {
+    await a.disconnect();
+  }
+}
+
+/** Increments through the gateway; returns the expected analytics total per resource. */
+async function writeSome(stack: Stack, type: string): Promise<Map<string, number>> {
+  const expected = new Map<string, number>();
+  const writes = Array.from({ length: 60 }, (_, i) => ({ resource: `r${i % 4}`, delta: 1 + (i % 3) }));
+  const answers = await Promise.all(
+    writes.map((w) => http("POST", `${stack.gatewayUrl}/api/v1/counter/increment`, { resource_id: w.resource, counter_type: type, delta: w.delta })),
+  );
+  assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
+  for (const w of writes) expected.set(w.resource, (expected.get(w.resource) ?? 0) + w.delta);
+  return expected;
+}
+
+async function analyticsEquals(stack: Stack, type: string, expected: Map<string, number>): Promise<void> {
+  await eventually(
+    "analytics to hold every increment exactly once",
+    async () => {
+      const r = await http("GET", `${stack.gatewayUrl}/api/v1/analytics/top?counter_type=${type}&limit=100&time_range=1h`);
+      const items: Array<{ resource_id: string; value: number }> = r.body.data?.items ?? [];
+      const same = items.length === expected.size && items.every((i) => expected.get(i.resource_id) === i.value);
+      return same ? true : undefined;
+    },
+    60_000,
+    250,
+  );
+}
+
+describe("every Kafka codec reaches analytics", () => {
+  const cases: Array<{ name: string; topicCompression?: string; producer: string }> = [
+    { name: "broker compression.type=gzip", topicCompression: "gzip", producer: "none" },
+    { name: "broker compression.type=snappy", topicCompression: "snappy", producer: "none" },
+    { name: "broker compression.type=lz4", topicCompression: "lz4", producer: "none" },
+    { name: "broker compression.type=zstd", topicCompression: "zstd", producer: "none" },
+    { name: "relay KAFKA_COMPRESSION=lz4", producer: "lz4" },
+    { name: "relay KAFKA_COMPRESSION=zstd", producer: "zstd" },
+  ];
+  for (const c of cases) {
+    test(`${c.name}: every increment in analytics exactly once`, async () => {
+      const topic = `counter-events-codec-${randomBytes(4).toString("hex")}`;
+      await createTopic(topic, c.topicCompression);
+      const stack = await startStack({ env: { KAFKA_TOPIC: topic, KAFKA_COMPRESSION: c.producer } });
+      try {
+        const type = stack.counterType("codec");
+        await analyticsEquals(stack, type, await writeSome(stack, type));
+        const skipped = await scrape(`http://127.0.0.1:${stack.ports.analyticsMetrics}/metrics`, "highgopress_analytics_undecodable_total", true);
+        assert.equal(skipped, 0);
+      } finally {
+        await stack.stop();
+      }
+    });
+  }
+});
+
+describe("messages that are not counter events", () => {
+  test("garbage and foreign JSON among the events: counted, dead-lettered, skipped; every event applied, lag back to 0", async () => {
+    const stack = await startStack();
+    try {
+      const topic = stack.env.KAFKA_TOPIC!;
+      const type = stack.counterType("mixed");
+      const kafka = new Kafka({ clientId: "test-foreign", brokers: kafkaBrokers.split(","), logLevel: logLevel.NOTHING });
+      const producer = kafka.producer();
+      await producer.connect();
+      const foreign = [
+        ...Array.from({ length: 5 }, (_, i) => ({ key: `g${i}`, value: randomBytes(40 + i) })),
+        ...Array.from({ length: 5 }, (_, i) => ({ key: `j${i}`, value: Buffer.from(JSON.stringify({ resource_id: `r${i}`, counter_type: type, delta: 1 })) })),
+        { key: "empty", value: Buffer.alloc(0) },
+      ];
+      // Foreign messages before, between and after the relay's events, on every partition.
+      await producer.send({ topic, messages: foreign.slice(0, 4) });
+      const first = writeSome(stack, type);
+      await producer.send({ topic, messages: foreign.slice(4, 8) });
+      const expected = await first;
+      await producer.send({ topic, messages: foreign.slice(8) });
+      await producer.disconnect();
+
+      await analyticsEquals(stack, type, expected);
+      const metrics = `http://127.0.0.1:${stack.ports.analyticsMetrics}/metrics`;
+      await eventually("every foreign message to be counted", async () => {
+        const text = await (await fetch(metrics)).text();
+        const byReason = (reason: string) => Number(new RegExp(`highgopress_analytics_undecodable_total\\{[^}]*reason="${reason}"[^}]*\\} (\\d+)`).exec(text)?.[1] ?? -1);
+        return byReason("not_counter_event") === 10 && byReason("empty") === 1 ? true : undefined;
+      });
+
+      const copies: Array<{ key: string; reason: string; source: string }> = [];
+      const consumer = kafka.consumer({ groupId: `test-dlq-${stack.runId}` });
+      await consumer.connect();
+      await consumer.subscribe({ topic: `${topic}.dlq`, fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ message }) => {
+          copies.push({ key: String(message.key), reason: String(message.headers?.["highgopress-reason"]), source: String(message.headers?.["highgopress-source"]) });
+        },
+      });
+      await eventually("the dead-letter copies", () => (copies.length >= foreign.length ? true : undefined), 30_000);
+      await consumer.disconnect();
+      assert.deepEqual(copies.map((c) => c.key).sort(), foreign.map((f) => f.key).sort());
+      assert.ok(copies.every((c) => c.source.startsWith(`${topic}/`)), copies.map((c) => c.source).join(", "));
+      assert.equal(copies.find((c) => c.key === "empty")?.reason, "empty");
+
+      await eventually("the consumer lag to return to 0", async () => ((await scrape(metrics, "highgopress_analytics_consumer_lag_messages", true)) === 0 ? true : undefined));
+      const topicAdmin = admin();
+      await topicAdmin.connect();
+      await topicAdmin.deleteTopics({ topics: [`${topic}.dlq`] }).catch(() => undefined);
+      await topicAdmin.disconnect();
+    } finally {
+      await stack.stop();
+    }
+  });
+});
