@@ -1,7 +1,8 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
+import { ensureTopic, sleep } from "../lib/kafka.js";
+import { BACKOFF, backoffMs } from "../lib/retry.js";
 import { isValidId } from "../lib/validation.js";
-import { backoffMs, ensureTopic, sleep } from "../lib/kafka.js";
 import type { Logger } from "../lib/logger.js";
 import { untimed, type RedisMetrics } from "../lib/redis-metrics.js";
 import { batchParent, context, endSpan, getTracer, parseTraceparent, SpanKind, trace, tracingEnabled, type Span } from "../lib/telemetry.js";
@@ -245,7 +246,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
         await consumer?.disconnect().catch(() => undefined);
         if (attempt === 0 || attempt % 20 === 0) logger.warn({ err: (err as Error).message }, "kafka consumer not running; retrying");
       }
-      if (!stopping) await sleep(backoffMs(attempt, 500, 5_000));
+      if (!stopping) await sleep(backoffMs(attempt + 1, BACKOFF.kafkaConsume));
     }
   }
 

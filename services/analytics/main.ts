@@ -1,8 +1,8 @@
-import { Counter, Gauge } from "prom-client";
+import { Counter, Gauge, Histogram } from "prom-client";
 import { AnalyticsServiceService } from "../lib/gen/highgopress/analytics/v1/analytics.js";
 import { startGrpcServer } from "../lib/grpc-server.js";
 import { createKafka } from "../lib/kafka.js";
-import { LATENCY_BUCKETS, LabeledHistogram } from "../lib/labeled-histogram.js";
+import { LATENCY_BUCKETS } from "../lib/labeled-histogram.js";
 import { loadOrExit } from "../lib/config.js";
 import { createLogger } from "../lib/logger.js";
 import { createRegistry } from "../lib/metrics.js";
@@ -41,13 +41,12 @@ const lag = new Gauge({
   labelNames: ["partition"],
   registers: [registry],
 });
-const eventDelay = new LabeledHistogram({
+const eventDelay = new Histogram({
   name: "highgopress_analytics_event_delay_seconds",
   help: "Time from an increment (its event's timestamp) until analytics applied the event: outbox, relay, Kafka and consumer together.",
-  labelNames: [],
-  buckets: LATENCY_BUCKETS,
+  buckets: [...LATENCY_BUCKETS],
   registers: [registry],
-}).child();
+});
 
 const redis = createRedis({ url: config.redisUrl, password: config.redisPassword, commandTimeoutMs: config.redisCommandTimeoutMs }, logger, "analytics");
 await connectRedis(redis, logger);

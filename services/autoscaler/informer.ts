@@ -1,5 +1,6 @@
 import { makeInformer, type Informer, type KubeConfig, type KubernetesObject } from "@kubernetes/client-node";
 import type { Logger } from "../lib/logger.js";
+import { BACKOFF, backoffMs } from "../lib/retry.js";
 import { errorMessage, type KubeGateway } from "./kube-api.js";
 import { GROUP, PLURAL, VERSION, type CounterAutoscaler } from "./types.js";
 
@@ -76,7 +77,8 @@ export async function watchAutoscalers(o: AutoscalerWatchOptions): Promise<Autos
   let stopped = false;
   let divergent = 0;
   let restarting: Promise<void> | undefined;
-  let backoffMs = 1000;
+  /** Watch errors since the informer last started. */
+  let failures = 0;
 
   const build = () => {
     const inf = makeInformer<KubernetesObject>(o.kubeConfig, path, list);
@@ -97,9 +99,9 @@ export async function watchAutoscalers(o: AutoscalerWatchOptions): Promise<Autos
     });
     inf.on("error", (err) => {
       if (stopped || inf !== informer) return;
-      o.logger.warn({ err: errorMessage(err), backoffMs }, "CounterAutoscaler watch failed; restarting it");
-      setTimeout(() => void restart("watch error"), backoffMs).unref();
-      backoffMs = Math.min(backoffMs * 2, 30_000);
+      const waitMs = backoffMs(++failures, BACKOFF.kubeWatch);
+      o.logger.warn({ err: errorMessage(err), backoffMs: waitMs }, "CounterAutoscaler watch failed; restarting it");
+      setTimeout(() => void restart("watch error"), waitMs).unref();
     });
     return inf;
   };
@@ -116,7 +118,7 @@ export async function watchAutoscalers(o: AutoscalerWatchOptions): Promise<Autos
       lastSign = Date.now();
       try {
         await informer.start();
-        backoffMs = 1000;
+        failures = 0;
       } catch (err) {
         o.logger.warn({ err: errorMessage(err) }, "CounterAutoscaler informer failed to start");
       }

@@ -1,5 +1,5 @@
-import { Counter, Gauge, type Registry } from "prom-client";
-import { LATENCY_BUCKETS, LabeledHistogram } from "../lib/labeled-histogram.js";
+import { Counter, Gauge, Histogram, type Registry } from "prom-client";
+import { LATENCY_BUCKETS } from "../lib/labeled-histogram.js";
 import type { IncrementOp } from "./batch.js";
 
 export function createCounterMetrics(
@@ -30,20 +30,18 @@ export function createCounterMetrics(
     help: "Outbox entries whose publish attempt failed (they are retried).",
     registers: [registry],
   });
-  const publishDuration = new LabeledHistogram({
+  const publishDuration = new Histogram({
     name: "highgopress_kafka_publish_duration_seconds",
     help: "Kafka produce calls of the outbox relay (one per relay batch, acks=all), from send to acknowledgement.",
-    labelNames: [],
-    buckets: LATENCY_BUCKETS,
+    buckets: [...LATENCY_BUCKETS],
     registers: [registry],
-  }).child();
-  const publishBatch = new LabeledHistogram({
+  });
+  const publishBatch = new Histogram({
     name: "highgopress_outbox_relay_batch_size",
     help: "Outbox entries published to Kafka per relay batch.",
-    labelNames: [],
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000],
     registers: [registry],
-  }).child();
+  });
   new Gauge({
     name: "highgopress_outbox_entries",
     help: "Entries waiting in the outbox.",

@@ -1,7 +1,8 @@
 import { hostname } from "node:os";
 import type { CompressionTypes, Kafka, Message } from "kafkajs";
 import { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
-import { backoffMs, ensureTopic, sleep } from "../lib/kafka.js";
+import { ensureTopic, sleep } from "../lib/kafka.js";
+import { BACKOFF, backoffMs } from "../lib/retry.js";
 import type { Logger } from "../lib/logger.js";
 import type { Redis } from "../lib/redis.js";
 import { untimed, type RedisMetrics } from "../lib/redis-metrics.js";
@@ -204,7 +205,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           endSpan(span, err);
           throw err;
         }
-        await sleep(backoffMs(attempt, 200, 3_000));
+        await sleep(backoffMs(attempt + 1, BACKOFF.kafkaPublish));
       }
     }
   }
@@ -238,7 +239,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         if (attempt === 1 || attempt % 20 === 0) logger.warn({ err: (err as Error).message }, "outbox relay error; retrying");
         // After a failure, re-read our own pending entries first: nothing is skipped.
         ownPending = true;
-        await sleep(backoffMs(attempt, 200, 3_000));
+        await sleep(backoffMs(attempt, BACKOFF.kafkaPublish));
       }
     }
   }

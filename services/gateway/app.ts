@@ -50,7 +50,7 @@ export function buildGatewayApp(options: GatewayAppOptions): FastifyInstance {
   // The API speaks JSON only; anything else is a 415, not a confusing 400.
   app.removeContentTypeParser("text/plain");
 
-  if (options.admission) app.addHook("onRoute", admitRoutes(options.admission));
+  if (options.admission) admitRoutes(app, options.admission);
   registerRoutes(app, options.downstream);
 
   // Liveness is polled hard (the original's load test hits it at 50k requests): the answer only changes

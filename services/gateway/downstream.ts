@@ -19,7 +19,7 @@ import { channelOptions, deadlineIn, grpcTarget, keepConnecting } from "../lib/g
 import { grpcError } from "../lib/grpc-server.js";
 import { grpcClientTelemetry, type ClientMethod, type ClientTrace } from "../lib/grpc-telemetry.js";
 import { activeParent, activeSpanContext, batchParent, tracingEnabled, type SpanContext } from "../lib/telemetry.js";
-import { withRetry } from "../lib/retry.js";
+import { BACKOFF, withRetry } from "../lib/retry.js";
 import { Coalescer } from "./coalescer.js";
 import { createBreaker, createBulkhead, isRetryable, type Breaker } from "./resilience.js";
 
@@ -132,7 +132,7 @@ export function createDownstream(options: DownstreamOptions): Downstream {
   const analyticsBulkhead = createBulkhead(options.analyticsMaxInFlight ?? 512);
   // Retries (backoff with jitter, within the deadline) only for calls that are safe to repeat.
   const retrying = <T>(deadlineMs: number, attempt: (leftMs: number) => Promise<T>) =>
-    withRetry(attempt, { attempts: options.readAttempts ?? 3, deadlineMs, baseMs: 25, capMs: 250, minAttemptMs: 50, retryable: isRetryable });
+    withRetry(attempt, { attempts: options.readAttempts ?? 3, deadlineMs, backoff: BACKOFF.grpcRetry, minAttemptMs: 50, retryable: isRetryable });
   const analyticsCall = <Req, Res>(method: Unary<Req, Res>, req: Req, measured?: ClientMethod) => {
     const traced = measured && parentTrace();
     return analyticsBulkhead.execute(() =>

@@ -59,9 +59,9 @@ const downstream = createDownstream({
 });
 const admission = createAdmission(config, {
   onRejected: (reason) => rejectedBy[reason].inc(),
-  onPressure: (reason, sample) =>
-    reason
-      ? logger.warn({ reason, ...sample }, "gateway overloaded; shedding API requests with 429")
+  onPressure: (shedding, sample) =>
+    shedding
+      ? logger.warn(sample, "gateway overloaded; shedding API requests with 429")
       : logger.info(sample, "gateway load back to normal; no longer shedding"),
 });
 let accepting = true;

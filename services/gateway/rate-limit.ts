@@ -3,6 +3,15 @@
  * and does no I/O and reads no clock (time comes in as an argument); the
  * bucket store around it is bounded so a flood of distinct clients cannot
  * grow memory without limit.
+ *
+ * Kept rather than @fastify/rate-limit, which counts in fixed windows: it
+ * has no burst apart from the rate (RATE_LIMIT_BURST), lets a client through
+ * twice the limit across a window boundary, and runs as an async hook with a
+ * promise per request. Doing the gateway's job with it and
+ * @fastify/bearer-auth (keyed by the verified API key, no X-RateLimit
+ * headers) cost +1.6 to +6.9 µs per request (+3 to +14 %) against
+ * admission.ts in eight paired measurements: bench/README.md, "Library or
+ * hand-written", `node dist/bench/micro/admission.js`.
  */
 export interface Bucket {
   tokens: number;

@@ -49,8 +49,3 @@ export async function ensureTopic(kafka: Kafka, topic: string, partitions: numbe
 }
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** Exponential backoff with full jitter, capped. */
-export function backoffMs(attempt: number, baseMs = 200, capMs = 5_000): number {
-  return Math.random() * Math.min(capMs, baseMs * 2 ** Math.min(attempt, 10));
-}

@@ -1,5 +1,6 @@
 import { Redis } from "ioredis";
 import type { Logger } from "./logger.js";
+import { BACKOFF, backoffMs } from "./retry.js";
 
 export type { Redis };
 
@@ -24,7 +25,7 @@ export function createRedis(options: RedisOptions, logger: Logger, name: string)
     commandTimeout: options.commandTimeoutMs,
     connectionName: name,
     lazyConnect: true,
-    retryStrategy: (attempt) => Math.min(100 * 2 ** Math.min(attempt, 5), 2_000),
+    retryStrategy: (attempt) => backoffMs(attempt, BACKOFF.redisReconnect),
   });
   let down = false;
   redis.on("error", (err: Error) => {
@@ -47,7 +48,7 @@ export async function connectRedis(redis: Redis, logger: Logger): Promise<void> 
       return;
     } catch (err) {
       logger.warn({ err: (err as Error).message, attempt }, "waiting for redis");
-      await new Promise((r) => setTimeout(r, Math.min(200 * attempt, 2_000)));
+      await new Promise((r) => setTimeout(r, backoffMs(attempt, BACKOFF.redisReconnect)));
     }
   }
 }

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import Fastify from "fastify";
 import { admitRoutes, createAdmission } from "../../services/gateway/admission.js";
 import { createApiKeyVerifier, presentedApiKey } from "../../services/gateway/auth.js";
-import { pressure } from "../../services/gateway/load-shed.js";
+import { SAMPLE_MS } from "../../services/gateway/load-shed.js";
 
 test("API keys: only configured keys verify, each with its label", () => {
   const v = createApiKeyVerifier(["first-key-123456", "second-key-abcdef"]);
@@ -23,13 +23,6 @@ test("API keys are read from Authorization: Bearer or X-API-Key", () => {
   assert.equal(presentedApiKey({}), undefined);
 });
 
-test("pressure names the first limit exceeded; 0 disables a limit", () => {
-  const limits = { maxEventLoopDelayMs: 100, maxHeapUsedBytes: 1_000, maxRssBytes: 0 };
-  assert.equal(pressure({ eventLoopDelayMs: 50, heapUsedBytes: 10, rssBytes: 1e12 }, limits), undefined);
-  assert.equal(pressure({ eventLoopDelayMs: 150, heapUsedBytes: 10, rssBytes: 0 }, limits), "event loop delay");
-  assert.equal(pressure({ eventLoopDelayMs: 0, heapUsedBytes: 2_000, rssBytes: 0 }, limits), "heap used");
-});
-
 const settings = {
   apiKeys: [] as string[],
   rateLimitPerSecond: 0,
@@ -40,10 +33,10 @@ const settings = {
   shedMaxRssBytes: 0,
 };
 
-async function appWith(overrides: Partial<typeof settings>) {
-  const admission = createAdmission({ ...settings, ...overrides });
+async function appWith(overrides: Partial<typeof settings>, events: Parameters<typeof createAdmission>[1] = {}) {
+  const admission = createAdmission({ ...settings, ...overrides }, events);
   const app = Fastify();
-  app.addHook("onRoute", admitRoutes(admission));
+  admitRoutes(app, admission);
   app.post("/api/v1/counter/increment", async () => ({ ok: true }));
   app.get("/api/v1/counter/:r/:t", async () => ({ ok: true }));
   app.get("/api/v1/health", async () => ({ ok: true }));
@@ -92,16 +85,37 @@ test("the rate limit applies per client (API key, else address), with Retry-Afte
   }
 });
 
+const afterSample = () => new Promise((resolve) => setTimeout(resolve, SAMPLE_MS + 100));
+
 test("while under pressure, API routes are shed with 429 and Retry-After; health still answers", async () => {
-  const { app, admission } = await appWith({ shedEventLoopDelayMs: 100 });
+  const rejected: string[] = [];
+  const pressure: boolean[] = [];
+  // Every heap is over one byte: under pressure from the first sample on.
+  const { app, admission } = await appWith(
+    { shedMaxHeapBytes: 1 },
+    { onRejected: (reason) => rejected.push(reason), onPressure: (shedding, sample) => (pressure.push(shedding), assert.ok(sample.heapUsedBytes > 1)) },
+  );
   try {
-    admission.shed!.reason = "event loop delay";
+    await afterSample();
     const shed = await app.inject({ method: "POST", url: "/api/v1/counter/increment", payload: {} });
     assert.equal(shed.statusCode, 429);
     assert.equal(shed.headers["retry-after"], "1");
     assert.match(shed.json().error, /overloaded/);
+    assert.equal((await app.inject({ method: "GET", url: "/api/v1/counter/a/like" })).statusCode, 429);
     assert.equal((await app.inject({ method: "GET", url: "/healthz" })).statusCode, 200);
-    admission.shed!.reason = undefined;
+    assert.equal((await app.inject({ method: "GET", url: "/api/v1/health" })).statusCode, 200);
+    assert.deepEqual(rejected, ["shed", "shed"]);
+    assert.deepEqual(pressure, [true], "the change is reported once");
+  } finally {
+    admission.stop();
+    await app.close();
+  }
+});
+
+test("within the limits nothing is shed", async () => {
+  const { app, admission } = await appWith({ shedEventLoopDelayMs: 1_000, shedMaxHeapBytes: 64 * 2 ** 30 });
+  try {
+    await afterSample();
     assert.equal((await app.inject({ method: "POST", url: "/api/v1/counter/increment", payload: {} })).statusCode, 200);
   } finally {
     admission.stop();
