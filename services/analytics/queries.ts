@@ -17,7 +17,7 @@ const EXACT_IN_DOUBLE = 2 ** 52;
 function exactScore(score: string | null | undefined): bigint | undefined {
   if (score === null || score === undefined) return undefined;
   const n = Number(score);
-  return Math.abs(n) < EXACT_IN_DOUBLE ? BigInt(n) : undefined;
+  return Math.abs(n) < EXACT_IN_DOUBLE ? BigInt(Math.round(n)) : undefined;
 }
 
 export interface AnalyticsQueries {
