@@ -3,10 +3,14 @@
  * function, a model of the Kubernetes HPA and a model of Knative's KPA, on
  * the same simulated cluster, and prints one table per trace.
  *
- *   npx tsc -p tsconfig.json && node dist/bench/autoscaler/simulate.js [--seed N] [--startup S] [--json]
+ *   npx tsc -p tsconfig.json && node dist/bench/autoscaler/simulate.js [--seed N] [--startup S] [--margin M] [--history S] [--json]
+ *
+ * --margin and --history replace the defaults of `confidence` in "ours", to
+ * compare other choices (seeds.ts runs the same over many seeds).
  *
  * Cluster model (identical for every autoscaler): one-second steps; a new pod
- * serves traffic `startup` seconds after it is asked for (default 10 s);
+ * serves traffic `startup` seconds after it is asked for (default 10 s; a
+ * trace may fix its own, as the flash crowd's 30 s);
  * removed pods stop at once; the metric every autoscaler reads is the mean
  * QPS of the last 10 s (a Prometheus rate over a short window), or nothing
  * during a metric outage. Capacity = ready pods × 100 QPS.
@@ -95,15 +99,23 @@ export function simulate(trace: Trace, autoscaler: SimAutoscaler, startupSeconds
   };
 }
 
-function autoscalersFor(trace: Trace): SimAutoscaler[] {
+export interface ConfidenceChoice {
+  margin?: number;
+  historySeconds?: number;
+}
+
+export function autoscalersFor(trace: Trace, confidence: ConfidenceChoice = {}): SimAutoscaler[] {
   const base = { scaleTargetRef: { name: "counter" }, minReplicas: MIN, maxReplicas: MAX, targetQPSPerReplica: TARGET };
+  const chosen = Object.entries(confidence).filter(([, v]) => v !== undefined);
+  const name = chosen.length === 0 ? "ours (defaults)" : `ours (${chosen.map(([k, v]) => `${k} ${v}`).join(", ")})`;
   const list: SimAutoscaler[] = [
-    new OursModel("ours (defaults)", specFrom(base)),
+    new OursModel(name, specFrom({ ...base, confidence: Object.fromEntries(chosen) })),
+    new OursModel("ours (scale-down window set: 300 s)", specFrom({ ...base, behavior: { scaleDown: { stabilizationWindowSeconds: 300 } } })),
     new HpaModel(TARGET, MIN, MAX),
     new KpaModel(TARGET, MIN, MAX),
   ];
   if (trace.metricDown) {
-    list.splice(1, 0, new OursModel("ours (fallback fixed 25 after 3 failures)", specFrom({ ...base, fallback: { mode: "fixed", replicas: 25, failureThreshold: 3 } })));
+    list.splice(2, 0, new OursModel("ours (fallback fixed 25 after 3 failures)", specFrom({ ...base, fallback: { mode: "fixed", replicas: 25, failureThreshold: 3 } })));
   }
   return list;
 }
@@ -122,24 +134,29 @@ function table(trace: Trace, results: SimResult[]): string {
   return lines.join("\n");
 }
 
-function arg(name: string, fallback: number): number {
+/** The number after `name` on the command line, or undefined without the option. */
+export function optionalArg(name: string): number | undefined {
   const i = process.argv.indexOf(name);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
+  if (i < 0) return undefined;
+  const v = Number(process.argv[i + 1]);
   if (!Number.isFinite(v)) throw new Error(`${name} needs a number`);
   return v;
 }
 
+export const confidenceArgs = (): ConfidenceChoice => ({ margin: optionalArg("--margin"), historySeconds: optionalArg("--history") });
+
 const isMain = import.meta.url === `file://${process.argv[1]}`;
 if (isMain) {
-  const seed = arg("--seed", 42);
-  const startup = arg("--startup", 10);
+  const seed = optionalArg("--seed") ?? 42;
+  const startup = optionalArg("--startup") ?? 10;
+  const confidence = confidenceArgs();
   const all: SimResult[] = [];
   const out: string[] = [
-    `Simulation: target ${TARGET} QPS/replica, min ${MIN}, max ${MAX}, pod startup ${startup} s, metric = mean QPS of the last ${METRIC_WINDOW} s, seed ${seed}.`,
+    `Simulation: target ${TARGET} QPS/replica, min ${MIN}, max ${MAX}, pod startup ${startup} s unless the trace says otherwise, metric = mean QPS of the last ${METRIC_WINDOW} s, seed ${seed}.`,
     "",
   ];
   for (const trace of traces(seed)) {
-    const results = autoscalersFor(trace).map((a) => simulate(trace, a, startup));
+    const results = autoscalersFor(trace, confidence).map((a) => simulate(trace, a, trace.startupSeconds ?? startup));
     all.push(...results);
     out.push(table(trace, results), "");
   }

@@ -72,6 +72,11 @@ function changeInPeriod(events: readonly ScaleEvent[], periodSeconds: number, no
   return total;
 }
 
+/** Replicas this autoscaler added within the last `seconds`. */
+export function addedWithin(events: readonly ScaleEvent[], seconds: number, now: number): number {
+  return changeInPeriod(events, seconds, now, 1);
+}
+
 /** Replicas at the start of the policy's period: the current count with that period's changes undone. */
 function replicasAtPeriodStart(current: number, events: readonly ScaleEvent[], periodSeconds: number, now: number): number {
   return current - changeInPeriod(events, periodSeconds, now, 1) + changeInPeriod(events, periodSeconds, now, -1);
@@ -152,7 +157,7 @@ export function limitRate(
   return { replicas: desired };
 }
 
-/** Records a scale change and drops events older than the longest policy period. */
+/** Records a scale change and drops events older than the longest policy period (and than `keepSeconds`). */
 export function recordScaleEvent(
   events: readonly ScaleEvent[],
   from: number,
@@ -160,8 +165,9 @@ export function recordScaleEvent(
   now: number,
   up: ScalingRules,
   down: ScalingRules,
+  keepSeconds = 0,
 ): ScaleEvent[] {
-  const longest = Math.max(1, ...up.policies.map((p) => p.periodSeconds), ...down.policies.map((p) => p.periodSeconds));
+  const longest = Math.max(1, keepSeconds, ...up.policies.map((p) => p.periodSeconds), ...down.policies.map((p) => p.periodSeconds));
   const kept = events.filter((e) => e.at > now - longest * 1000);
   if (to !== from) kept.push({ at: now, change: to - from });
   return kept;

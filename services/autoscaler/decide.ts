@@ -1,4 +1,5 @@
 import {
+  addedWithin,
   limitRate,
   recordScaleEvent,
   stabilize,
@@ -6,7 +7,9 @@ import {
   type ScaleEvent,
   type TimedRecommendation,
 } from "./behavior.js";
+import { confidentProposal } from "./confidence.js";
 import { fallbackAction } from "./fallback.js";
+import { estimateLoad } from "./load-estimate.js";
 import { addSample, windowAverage, type QpsSample } from "./metric-window.js";
 import { panicReplicas, updatePanic, type PanicState } from "./panic.js";
 import type { AutoscalerSpec } from "./types.js";
@@ -22,15 +25,23 @@ import type { AutoscalerSpec } from "./types.js";
  *  2. current = 0 → scaling disabled (HPA semantics: someone scaled to zero);
  *  3. current > max → max; current < min → min (no behavior applied);
  *  4. metric unavailable → fallback: hold, or `fallback.replicas` after N failures;
- *  5. demand = the larger of the stable-window (60 s) and panic-window (6 s)
- *     QPS averages — a rise counts as soon as the short window sees it, a fall
- *     only once the whole stable window is lower; desired = ceil(demand /
- *     target), kept at the current count when |demand / (target × current) − 1|
- *     ≤ tolerance (HPA);
- *  6. panic (Knative): panic-window demand ≥ threshold × current starts panic;
- *     in panic the count is max(stable, panic demand), never goes down, and the
- *     scale-up rate policies are skipped; panic ends one stable window after the
- *     condition last held;
+ *  5. the proposal, one of two rules:
+ *     - confident scaling (confidence.ts), while the user left
+ *       behavior.scaleDown.stabilizationWindowSeconds unset: up when the
+ *       panic-window average leaves the tolerance or the load's whole noise
+ *       band is above capacity; down as soon as the band's top fits in fewer
+ *       replicas; no scale-down window while the metric is readable;
+ *     - proportional (HPA), when the user set that window: demand = the
+ *       larger of the stable-window (60 s) and panic-window (6 s) QPS averages
+ *       — a rise counts as soon as the short window sees it, a fall only once
+ *       the whole stable window is lower; desired = ceil(demand / target),
+ *       kept at the current count when |demand / (target × current) − 1| ≤
+ *       tolerance;
+ *  6. panic (Knative): panic-window demand ≥ threshold × the replicas serving
+ *     (those not added within the panic window: no pod starts that fast)
+ *     starts panic; in panic the count is max(proposal, panic demand), never
+ *     goes down, and the scale-up rate policies are skipped; panic ends one
+ *     stable window after the condition last held;
  *  7. HPA behavior: stabilization windows, then rate policies, then min/max.
  */
 
@@ -40,12 +51,14 @@ export interface DecisionState {
   scaleEvents: ScaleEvent[];
   panic: PanicState | null;
   consecutiveFailures: number;
+  /** Start of the current run of readings without a failure (ms); null after a failure. */
+  readingsSince: number | null;
   /** False until the first decision; then the scale-down window is seeded with the current count. */
   initialized: boolean;
 }
 
 export function initialState(): DecisionState {
-  return { samples: [], recommendations: [], scaleEvents: [], panic: null, consecutiveFailures: 0, initialized: false };
+  return { samples: [], recommendations: [], scaleEvents: [], panic: null, consecutiveFailures: 0, readingsSince: null, initialized: false };
 }
 
 export type Observation = { ok: true; qps: number } | { ok: false; error: string };
@@ -73,6 +86,8 @@ export type DecisionReason =
   | "ScaleDownStabilized"
   | "ScaleUpStabilized"
   | "PanicHold"
+  | "WithinNoise"
+  | "CollectingHistory"
   | LimitReason
   | "Steady";
 
@@ -116,11 +131,14 @@ export function decide(previous: DecisionState, snapshot: Snapshot): Decision {
   let metricError: string | undefined;
   if (observation.ok) {
     qps = observation.qps;
-    state.samples = addSample(state.samples, { at: now, qps }, spec.stableWindowSeconds);
+    const keepSeconds = spec.confidence.enabled ? spec.confidence.historySeconds : spec.stableWindowSeconds;
+    state.samples = addSample(state.samples, { at: now, qps }, keepSeconds);
     state.consecutiveFailures = 0;
+    state.readingsSince ??= now;
   } else {
     metricError = observation.error;
     state.consecutiveFailures += 1;
+    state.readingsSince = null;
   }
   const stableQPS = windowAverage(state.samples, now, spec.stableWindowSeconds);
   const panicQPS = windowAverage(state.samples, now, spec.panic.windowSeconds);
@@ -173,21 +191,15 @@ export function decide(previous: DecisionState, snapshot: Snapshot): Decision {
     message = `metric unavailable for ${state.consecutiveFailures} consecutive reads (${observation.error}); using fallback.replicas ${action.replicas}`;
   } else {
     const target = spec.targetQPSPerReplica;
-    const stable = stableQPS ?? 0;
-    // Rise fast, fall slowly: the demand is the larger of the two window
-    // averages, so a rise counts as soon as the panic window sees it and a
-    // fall only once the whole stable window is lower.
-    const demand = Math.max(stable, panicQPS ?? 0);
-    const ratio = demand / (target * current);
-    const withinTolerance = Math.abs(ratio - 1) <= spec.tolerance;
-    const stableDesired = withinTolerance ? current : replicasFor(demand, target);
-    const panicDemand = (panicQPS ?? 0) / target;
+    const proposal = spec.confidence.enabled
+      ? confident(spec, state, current, panicQPS ?? 0, now)
+      : proportional(spec, current, stableQPS ?? 0, panicQPS ?? 0);
 
     state.panic = spec.panic.enabled
       ? updatePanic({
           state: state.panic,
-          panicDemand,
-          currentReplicas: current,
+          panicDemand: (panicQPS ?? 0) / target,
+          servingReplicas: current - addedWithin(state.scaleEvents, spec.panic.windowSeconds, now),
           threshold: spec.panic.threshold,
           stableWindowSeconds: spec.stableWindowSeconds,
           now,
@@ -196,23 +208,23 @@ export function decide(previous: DecisionState, snapshot: Snapshot): Decision {
 
     if (state.panic) {
       panicking = true;
-      const wanted = Math.max(stableDesired, replicasFor(panicQPS ?? 0, target));
+      const wanted = Math.max(proposal.replicas, replicasFor(panicQPS ?? 0, target));
       const p = panicReplicas(state.panic, wanted, current);
       state.panic = p.state;
       desired = p.replicas;
+      message = `${proposal.reading}; panic mode`;
     } else {
-      desired = stableDesired;
-      if (withinTolerance) reasonHint = "WithinTolerance";
+      desired = proposal.replicas;
+      reasonHint = proposal.kept;
+      message = proposal.reading + (proposal.note ? ` (${proposal.note})` : "");
     }
-    message =
-      `QPS ${fmt(stable)} over ${spec.stableWindowSeconds} s, ${fmt(panicQPS)} over ${spec.panic.windowSeconds} s; ` +
-      `target ${fmt(target)} per replica` +
-      (withinTolerance && !panicking ? ` (within tolerance ${spec.tolerance})` : "") +
-      (panicking ? "; panic mode" : "");
   }
   base.panicMode = panicking;
 
-  const stabilized = stabilize(state.recommendations, desired, current, scaleUp, scaleDown, now);
+  // Confident scaling replaces the scale-down window while there are readings
+  // to be confident about; without them (fixed fallback) the window holds.
+  const downRules = spec.confidence.enabled && observation.ok ? { ...scaleDown, stabilizationWindowSeconds: 0 } : scaleDown;
+  const stabilized = stabilize(state.recommendations, desired, current, scaleUp, downRules, now);
   state.recommendations = stabilized.recommendations;
   const limited = limitRate(current, stabilized.replicas, state.scaleEvents, scaleUp, scaleDown, now, {
     min: spec.minReplicas,
@@ -245,10 +257,62 @@ export function decide(previous: DecisionState, snapshot: Snapshot): Decision {
   };
 }
 
-/** Call after the target was actually scaled, so the rate policies count the change. */
+/** Call after the target was actually scaled, so the rate policies and the panic condition count the change. */
 export function recordScale(state: DecisionState, from: number, to: number, now: number, spec: AutoscalerSpec): DecisionState {
   return {
     ...state,
-    scaleEvents: recordScaleEvent(state.scaleEvents, from, to, now, spec.behavior.scaleUp, spec.behavior.scaleDown),
+    scaleEvents: recordScaleEvent(state.scaleEvents, from, to, now, spec.behavior.scaleUp, spec.behavior.scaleDown, spec.panic.windowSeconds),
   };
+}
+
+/** The count the reading asks for, before panic, stabilization and rate policies. */
+interface Proposal {
+  replicas: number;
+  /** The reading, for the message. */
+  reading: string;
+  /** Why the proposal moves or keeps the count, when the reading alone does not say. */
+  note?: string;
+  /** The reason when the count is kept. */
+  kept?: DecisionReason;
+}
+
+/** HPA rule: rise fast, fall slowly — a rise counts as soon as the panic window sees it, a fall only once the whole stable window is lower. */
+function proportional(spec: AutoscalerSpec, current: number, stableQPS: number, panicQPS: number): Proposal {
+  const target = spec.targetQPSPerReplica;
+  const demand = Math.max(stableQPS, panicQPS);
+  const withinTolerance = Math.abs(demand / (target * current) - 1) <= spec.tolerance;
+  const reading =
+    `QPS ${fmt(stableQPS)} over ${spec.stableWindowSeconds} s, ${fmt(panicQPS)} over ${spec.panic.windowSeconds} s; ` +
+    `target ${fmt(target)} per replica`;
+  return withinTolerance
+    ? { replicas: current, reading, note: `within tolerance ${spec.tolerance}`, kept: "WithinTolerance" }
+    : { replicas: replicasFor(demand, target), reading };
+}
+
+/**
+ * Confident scaling (confidence.ts). The estimate needs two stable windows of
+ * uninterrupted readings: one to measure a change over, one of changes to
+ * measure the noise on.
+ */
+function confident(spec: AutoscalerSpec, state: DecisionState, current: number, panicQPS: number, now: number): Proposal {
+  const target = spec.targetQPSPerReplica;
+  const { historySeconds, margin } = spec.confidence;
+  const enough = state.readingsSince !== null && now - state.readingsSince >= 2 * spec.stableWindowSeconds * 1000;
+  const estimate = enough ? estimateLoad(state.samples, now, spec.stableWindowSeconds, historySeconds) : undefined;
+  const p = confidentProposal({ estimate, panicQPS, currentReplicas: current, targetQPSPerReplica: target, tolerance: spec.tolerance, margin });
+  const band = estimate ? `${fmt(estimate.level)} ± ${margin} × ${fmt(estimate.noise)} noise (trend ${fmt(estimate.slope)}/s over ${historySeconds} s), ` : "";
+  const reading = `QPS ${band}${fmt(panicQPS)} over ${spec.panic.windowSeconds} s; target ${fmt(target)} per replica`;
+  const replicas = p.qps === undefined ? current : replicasFor(p.qps, target);
+  switch (p.rule) {
+    case "ScaleUp":
+      return { replicas, reading, note: `beyond tolerance ${spec.tolerance}` };
+    case "ConfidentScaleUp":
+      return { replicas, reading, note: "the whole noise band is above capacity" };
+    case "ConfidentScaleDown":
+      return { replicas, reading, note: "the noise band's top fits in fewer replicas" };
+    case "WithinNoise":
+      return { replicas, reading, note: "capacity is within the noise band", kept: "WithinNoise" };
+    case "CollectingHistory":
+      return { replicas, reading, note: `no scale-down before ${2 * spec.stableWindowSeconds} s of uninterrupted readings`, kept: "CollectingHistory" };
+  }
 }

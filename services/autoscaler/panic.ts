@@ -1,9 +1,10 @@
 /**
  * Knative KPA panic mode (knative/serving pkg/autoscaler/scaling/autoscaler.go):
- * panic starts when the panic-window demand reaches `threshold` x the current
- * replicas, is extended every tick the condition still holds, and ends one
- * stable window after it last held. While panicking the count never goes
- * down: it is the highest count wanted since the panic began. Pure.
+ * panic starts when the panic-window demand reaches `threshold` x the replicas
+ * serving (Knative: ready pods), is extended every tick the condition still
+ * holds, and ends one stable window after it last held. While panicking the
+ * count never goes down: it is the highest count wanted since the panic
+ * began. Pure.
  */
 export interface PanicState {
   /** When panic began (ms). */
@@ -18,7 +19,14 @@ export interface PanicInput {
   state: PanicState | null;
   /** Unrounded demand of the panic window in replicas (panic QPS / target per replica). */
   panicDemand: number;
-  currentReplicas: number;
+  /**
+   * Replicas already serving. Knative counts ready pods; the decision knows
+   * only what it asked for, so the caller leaves out those added within the
+   * panic window. Comparing with the full count would let a step the
+   * controller is still catching up with look like less than the threshold,
+   * and the scale-up rate policies would cut the next step.
+   */
+  servingReplicas: number;
   threshold: number;
   stableWindowSeconds: number;
   now: number;
@@ -27,7 +35,7 @@ export interface PanicInput {
 /** Returns the new panic state; null means stable mode. */
 export function updatePanic(input: PanicInput): PanicState | null {
   const { state, now } = input;
-  const over = Math.ceil(input.panicDemand - 1e-9) / Math.max(1, input.currentReplicas) >= input.threshold;
+  const over = Math.ceil(input.panicDemand - 1e-9) / Math.max(1, input.servingReplicas) >= input.threshold;
   if (over) {
     return state ? { ...state, lastOver: now } : { since: now, lastOver: now, maxReplicas: 0 };
   }

@@ -47,6 +47,19 @@ export interface PanicSpec {
   threshold: number;
 }
 
+/** Confident scaling (confidence.ts, load-estimate.ts). */
+export interface ConfidenceSpec {
+  /**
+   * True when the user left behavior.scaleDown.stabilizationWindowSeconds
+   * unset; a window the user sets decides scale-down as in the HPA instead.
+   */
+  enabled: boolean;
+  /** How far back the load's trend and noise are measured. */
+  historySeconds: number;
+  /** Headroom kept above the load's level, in noise standard deviations. */
+  margin: number;
+}
+
 export type FallbackMode = "hold" | "fixed";
 
 export interface FallbackSpec {
@@ -63,10 +76,19 @@ export interface AutoscalerSpec {
   maxReplicas: number;
   targetQPSPerReplica: number;
   tolerance: number;
-  /** Averaging window of the stable (non-panic) decision (Knative: 60 s). */
+  /**
+   * Averaging window of the stable (non-panic) decision (Knative: 60 s); with
+   * confidence, the window the load's level and changes are measured over.
+   */
   stableWindowSeconds: number;
   metric: MetricSpec;
+  /**
+   * HPA v2 behavior. scaleDown.stabilizationWindowSeconds is 300 (the HPA
+   * default) when unset; with confidence enabled it then only holds while the
+   * metric is unavailable (fixed fallback).
+   */
   behavior: { scaleUp: ScalingRules; scaleDown: ScalingRules };
+  confidence: ConfidenceSpec;
   panic: PanicSpec;
   fallback: FallbackSpec;
   paused: boolean;

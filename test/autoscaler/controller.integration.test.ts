@@ -195,6 +195,7 @@ describe("CRD schema", { timeout: 60_000 }, () => {
     ["fixed fallback without replicas", spec("x", { fallback: { mode: "fixed" } }), /fallback.replicas is required/],
     ["unknown selectPolicy", spec("x", { behavior: { scaleUp: { selectPolicy: "Sometimes" } } }), /selectPolicy/],
     ["panic window longer than stable window", spec("x", { panic: { windowSeconds: 30 } }), /panic.windowSeconds must not exceed/],
+    ["confidence history shorter than two stable windows", spec("x", { confidence: { historySeconds: 15 } }), /confidence.historySeconds must be at least twice stableWindowSeconds/],
     ["missing scaleTargetRef", { maxReplicas: 3, targetQPSPerReplica: 1 }, /scaleTargetRef/],
     ["tolerance 1", spec("x", { tolerance: 1 }), /tolerance/],
     ["negative stabilization", spec("x", { behavior: { scaleDown: { stabilizationWindowSeconds: -1 } } }), /stabilizationWindowSeconds/],
@@ -225,7 +226,9 @@ describe("CRD schema", { timeout: 60_000 }, () => {
         { type: "Percent", value: 100, periodSeconds: 15 },
       ],
     });
-    assert.deepEqual(got.spec.behavior.scaleDown, { stabilizationWindowSeconds: 300, selectPolicy: "Max", policies: [{ type: "Percent", value: 100, periodSeconds: 15 }] });
+    // No default window: left unset, confident scaling decides scale-down.
+    assert.deepEqual(got.spec.behavior.scaleDown, { selectPolicy: "Max", policies: [{ type: "Percent", value: 100, periodSeconds: 15 }] });
+    assert.deepEqual(got.spec.confidence, { historySeconds: 300, margin: 4.5 });
     assert.deepEqual(got.spec.fallback, { mode: "hold", failureThreshold: 3 });
     assert.equal(got.spec.paused, false);
     assert.deepEqual(got.spec.scaleTargetRef, { apiVersion: "apps/v1", kind: "Deployment", name: "nothing-here" });

@@ -153,13 +153,14 @@ describe("decide: panic mode (Knative)", () => {
     d.run(6, 2000);
     assert.equal(d.current, 20);
     assert.equal(d.last.panicMode, true);
-    // The condition last held at the first 2000 tick (T): 800 QPS in the panic
-    // window is 4x the 2 replicas; at 8 and 14 replicas it was under 2x.
-    // The spike ends at T+6: demand falls to 2 replicas but panic holds the count.
-    const during = d.run(56, 200); // T+6 .. T+60
+    // The 2000 ticks are T, T+2, T+4. The condition last held at T+4: 20
+    // replicas wanted against the 2 serving (the 18 added within the 6 s panic
+    // window are not). At T+6 the spike ends: 14 wanted against 8 serving.
+    // Demand falls to 2 replicas but panic holds the count.
+    const during = d.run(60, 200); // T+6 .. T+64
     assert.ok(during.every((n) => n === 20), `held at 20 during panic, got ${during.join(",")}`);
     assert.equal(d.last.panicMode, true);
-    d.tick(200); // T+62
+    d.tick(200); // T+66
     assert.equal(d.last.panicMode, false, "panic ends one stable window after the condition last held");
     assert.ok(d.current < 20);
     d.run(60, 200);
@@ -186,8 +187,10 @@ describe("decide: panic mode (Knative)", () => {
 });
 
 describe("decide: stabilization windows (HPA behavior)", () => {
-  it("scale-down waits for the stabilization window (default 300 s)", () => {
-    const d = new Driver(specFrom({ ...base, stableWindowSeconds: 1, panic: { windowSeconds: 1 } }), 1);
+  it("a scale-down window set by the user holds the count for that long (HPA), whatever the confidence", () => {
+    const spec = specFrom({ ...base, stableWindowSeconds: 1, panic: { windowSeconds: 1 }, behavior: { scaleDown: { stabilizationWindowSeconds: 300 } } });
+    assert.equal(spec.confidence.enabled, false);
+    const d = new Driver(spec, 1);
     d.tick(1000);
     assert.equal(d.current, 10);
     const down = d.run(298, 100);
@@ -232,6 +235,138 @@ describe("decide: stabilization windows (HPA behavior)", () => {
     assert.equal(d.current, 2);
     d.run(2, 1000); // the last 200-QPS recommendation left the 10 s window
     assert.equal(d.current, 10);
+  });
+});
+
+describe("decide: confident scaling (scale-down window left unset)", () => {
+  const spec = specFrom(base);
+  /** Ticks through `seconds` of a load given per second of the run; returns the replicas after each tick. */
+  const replay = (d: Driver, seconds: number, load: (t: number) => number): number[] => {
+    const out: number[] = [];
+    for (let t = 0; t < seconds; t += d.tickMs / 1000) {
+      d.tick(load(t));
+      out.push(d.current);
+    }
+    return out;
+  };
+  const reversals = (series: number[]): number => {
+    let count = 0;
+    let last = 0;
+    for (let i = 1; i < series.length; i++) {
+      const dir = Math.sign(series[i]! - series[i - 1]!);
+      if (dir !== 0 && last !== 0 && dir !== last) count += 1;
+      if (dir !== 0) last = dir;
+    }
+    return count;
+  };
+
+  it("is on by default, and off once the user sets behavior.scaleDown.stabilizationWindowSeconds (even to 300 or 0)", () => {
+    assert.equal(spec.confidence.enabled, true);
+    for (const window of [0, 300]) {
+      assert.equal(specFrom({ ...base, behavior: { scaleDown: { stabilizationWindowSeconds: window } } }).confidence.enabled, false);
+    }
+  });
+
+  it("follows a clear fall without the HPA's 300 s window", () => {
+    const d = new Driver(spec, 10);
+    d.run(300, 1000);
+    assert.equal(d.current, 10);
+    const series = d.run(60, 300);
+    const first = series.findIndex((n) => n < 10);
+    // The level is the median of the stable window: it moves once half the window saw the fall.
+    assert.ok(first >= 14 && first <= 16, `first scale-down at tick ${first}: ${series.join(",")}`);
+    assert.equal(d.current, 3);
+    assert.equal(d.last.reason, "WithinNoise");
+    assert.equal(reversals(series), 0);
+  });
+
+  it("holds the count while the load is noisy, as the HPA's window would", () => {
+    // ±25 % around 1000 QPS, a new level every 10 s.
+    const levels = [1000, 1250, 850, 1150, 750, 1200, 950, 1100, 800, 1250, 900, 1050, 1200, 780, 1150, 1000];
+    const d = new Driver(spec, 13);
+    const series = replay(d, 900, (t) => levels[Math.floor(t / 10) % levels.length]!);
+    assert.ok(series.every((n) => n === 13), `kept 13 replicas: ${[...new Set(series)].join(",")}`);
+    assert.equal(d.last.reason, "WithinNoise");
+    assert.match(d.last.message, /QPS [\d.]+ ± 4.5 × [\d.]+ noise/);
+  });
+
+  it("follows a steady decline closely, one replica at a time", () => {
+    const d = new Driver(spec, 20);
+    d.run(300, 2000);
+    const series = replay(d, 300, (t) => 2000 - 3 * t); // 2000 → 1100 QPS
+    assert.equal(reversals(series), 0);
+    assert.ok(d.current <= 12, `at most one replica above ceil(1100 / 100): ${d.current}`);
+    assert.ok(series.every((n, i) => n >= Math.ceil((2000 - 3 * 2 * i) / 100)), "never below the load");
+  });
+
+  it("follows a clean rise a replica at a time instead of in tolerance-sized steps", () => {
+    const d = new Driver(spec, 10);
+    d.run(300, 1000);
+    const load = (t: number) => 1000 + 2 * t; // 1000 → 1800 QPS over 400 s
+    const series = replay(d, 400, load);
+    assert.equal(reversals(series), 0);
+    assert.ok(series[15]! >= 11, `11 replicas at 1060 QPS, where the HPA waits for 1100: ${series.join(",")}`);
+    for (let i = 1; i < series.length; i++) assert.ok(series[i]! - series[i - 1]! <= 1, `one replica per step: ${series.join(",")}`);
+    series.forEach((n, i) => assert.ok(n >= Math.ceil(load(2 * i) / 100) - 1, `at most one replica behind at ${2 * i} s: ${n}`));
+    assert.equal(d.current, 18);
+  });
+
+  it("scales up on the panic window beyond the tolerance before it has any history", () => {
+    const d = new Driver(spec, 10);
+    d.tick(1000);
+    assert.equal(d.last.reason, "CollectingHistory");
+    d.tick(1400);
+    assert.equal(d.current, 12, "panic window (1000 + 1400) / 2 = 1200");
+  });
+
+  it("scales down only after two stable windows of uninterrupted readings, counted again after a failure", () => {
+    const d = new Driver(spec, 10);
+    const early = d.run(118, 200);
+    assert.ok(early.every((n) => n === 10), "no scale-down within the first 120 s");
+    assert.equal(d.last.reason, "CollectingHistory");
+    assert.match(d.last.message, /no scale-down before 120 s of uninterrupted readings/);
+    d.tick({ ok: false, error: "timeout" });
+    d.run(118, 200);
+    assert.equal(d.current, 10, "the failed read restarted the count");
+    d.run(4, 200);
+    assert.equal(d.current, 2);
+  });
+
+  it("a fixed fallback below the current count still waits for the HPA's 300 s window", () => {
+    const d = new Driver(specFrom({ ...base, fallback: { mode: "fixed", replicas: 2, failureThreshold: 1 } }), 8);
+    d.run(200, 800);
+    const blind = d.run(296, { ok: false, error: "timeout" });
+    assert.ok(blind.every((n) => n === 8), "held while the window holds 8");
+    assert.equal(d.last.reason, "Fallback");
+    assert.match(d.last.message, /held at 8 by the 300 s scale-down stabilization window/);
+    d.run(6, { ok: false, error: "timeout" });
+    assert.equal(d.current, 2);
+  });
+
+  it("keeps the scale-down rate policies", () => {
+    const d = new Driver(specFrom({ ...base, behavior: { scaleDown: { policies: [{ type: "Pods", value: 1, periodSeconds: 10 }] } } }), 10);
+    assert.equal(d.spec.confidence.enabled, true, "policies alone leave the window unset");
+    d.run(300, 1000);
+    const series = d.run(60, 300);
+    assert.equal(d.last.limitedBy, "ScaleDownLimit");
+    for (let i = 1; i < series.length; i++) assert.ok(series[i - 1]! - series[i]! <= 1, "one pod per step");
+    assert.ok(d.current > 3);
+  });
+});
+
+describe("decide: panic counts the replicas serving", () => {
+  it("a step the metric is still catching up with panics against the replicas that were there before it", () => {
+    const d = new Driver(specFrom({ ...base, maxReplicas: 50 }), 2);
+    d.run(60, 200);
+    // A 10 s Prometheus rate catching up with a step to 2000 QPS.
+    d.tick(380); // panic window 260 → 3 replicas: 1.5x, no panic
+    assert.equal(d.current, 3);
+    assert.equal(d.last.panicMode, false);
+    d.tick(740); // 440 → 5: 2.5x the 2 serving (1.7x the 3 asked for)
+    assert.equal(d.last.panicMode, true);
+    assert.equal(d.current, 5);
+    d.tick(1100); // 740 → 8: without panic the HPA rate policies would stop at max(2 + 4, 2 × 2) = 6
+    assert.equal(d.current, 8);
   });
 });
 

@@ -1,14 +1,16 @@
 import assert from "node:assert/strict";
 import { ConfigError } from "../../services/lib/config.js";
 import { describe, it } from "node:test";
-import { limitRate, scaleDownLimit, scaleUpLimit, stabilize } from "../../services/autoscaler/behavior.js";
+import { addedWithin, limitRate, recordScaleEvent, scaleDownLimit, scaleUpLimit, stabilize } from "../../services/autoscaler/behavior.js";
 import { buildConditions, mergeConditions } from "../../services/autoscaler/conditions.js";
+import { confidentProposal, type ConfidenceInput } from "../../services/autoscaler/confidence.js";
 import { loadConfig } from "../../services/autoscaler/config.js";
 import { decide, initialState, type Recommendation } from "../../services/autoscaler/decide.js";
 import { tickEvents } from "../../services/autoscaler/events.js";
 import { fallbackAction } from "../../services/autoscaler/fallback.js";
 import { leaseAction } from "../../services/autoscaler/leader-election.js";
-import { addSample, windowAverage } from "../../services/autoscaler/metric-window.js";
+import { estimateLoad } from "../../services/autoscaler/load-estimate.js";
+import { addSample, windowAverage, type QpsSample } from "../../services/autoscaler/metric-window.js";
 import { panicReplicas, updatePanic } from "../../services/autoscaler/panic.js";
 import { parseInstantQuery, renderQuery } from "../../services/autoscaler/prometheus.js";
 import { DEFAULT_SCALE_DOWN, DEFAULT_SCALE_UP, normalizeSpec, specFrom } from "../../services/autoscaler/spec.js";
@@ -24,6 +26,7 @@ describe("spec: defaults and validation", () => {
     assert.deepEqual(spec.panic, { enabled: true, windowSeconds: 6, threshold: 2 });
     assert.deepEqual(spec.behavior.scaleUp, DEFAULT_SCALE_UP);
     assert.deepEqual(spec.behavior.scaleDown, DEFAULT_SCALE_DOWN);
+    assert.deepEqual(spec.confidence, { enabled: true, historySeconds: 300, margin: 4.5 });
     assert.deepEqual(spec.fallback, { mode: "hold", replicas: undefined, failureThreshold: 3 });
     assert.equal(spec.paused, false);
     assert.deepEqual(spec.scaleTargetRef, { apiVersion: "apps/v1", kind: "Deployment", name: "counter" });
@@ -60,6 +63,24 @@ describe("spec: defaults and validation", () => {
     assert.equal(normalizeSpec({ scaleTargetRef: { name: "x" }, maxReplicas: "3", targetQPSPerReplica: 1 }).ok, false);
     assert.equal(normalizeSpec({ scaleTargetRef: { name: "x" }, maxReplicas: 3, targetQPSPerReplica: 1, tolerance: 1 }).ok, false);
     assert.equal(normalizeSpec({ scaleTargetRef: { name: "x", kind: "StatefulSet" }, maxReplicas: 3, targetQPSPerReplica: 1 }).ok, false);
+  });
+
+  it("confidence is off exactly when the user sets the scale-down window; its history must span two stable windows", () => {
+    const make = (extra: Record<string, unknown>) => normalizeSpec({ scaleTargetRef: { name: "c" }, maxReplicas: 3, targetQPSPerReplica: 1, ...extra });
+    const enabled = (extra: Record<string, unknown>) => {
+      const r = make(extra);
+      assert.ok(r.ok, JSON.stringify(r));
+      return r.spec.confidence.enabled;
+    };
+    assert.equal(enabled({ behavior: { scaleDown: { stabilizationWindowSeconds: 300 } } }), false);
+    assert.equal(enabled({ behavior: { scaleDown: { stabilizationWindowSeconds: 0 } } }), false);
+    assert.equal(enabled({ behavior: { scaleDown: { selectPolicy: "Min" }, scaleUp: { stabilizationWindowSeconds: 30 } } }), true);
+    assert.equal(enabled({ behavior: { scaleDown: { stabilizationWindowSeconds: null } } }), true);
+    const short = make({ stableWindowSeconds: 200 });
+    assert.equal(short.ok, false);
+    if (!short.ok) assert.match(short.errors.join("\n"), /confidence.historySeconds \(300\) must be at least twice stableWindowSeconds \(200\)/);
+    assert.equal(make({ confidence: { margin: -1 } }).ok, false);
+    assert.equal(make({ confidence: { historySeconds: 120, margin: 0 } }).ok, true);
   });
 
   it("keeps user policies and fills the other fields of a direction", () => {
@@ -105,6 +126,15 @@ describe("behavior: HPA stabilization and rate limits", () => {
     assert.equal(limitRate(8, 1, [], up, rules, 10_000, { min: 1, max: 10 }).replicas, 6);
   });
 
+  it("scale events are kept for the panic window too, and count the replicas added within it", () => {
+    const oneSecond: ScalingRules = { stabilizationWindowSeconds: 0, selectPolicy: "Max", policies: [{ type: "Pods", value: 4, periodSeconds: 1 }] };
+    const events = recordScaleEvent([{ at: 0, change: 3 }], 5, 4, 5000, oneSecond, oneSecond, 6);
+    assert.deepEqual(events, [{ at: 0, change: 3 }, { at: 5000, change: -1 }]);
+    assert.deepEqual(recordScaleEvent(events, 4, 4, 5000, oneSecond, oneSecond), [{ at: 5000, change: -1 }], "without keepSeconds: the 1 s period");
+    assert.equal(addedWithin(events, 6, 5000), 3);
+    assert.equal(addedWithin(events, 6, 6000), 0);
+  });
+
   it("ignoreScaleUpPolicies still clamps to max", () => {
     const r = limitRate(2, 50, [], up, down, 0, { min: 1, max: 20, ignoreScaleUpPolicies: true });
     assert.deepEqual(r, { replicas: 20, limitedBy: "TooManyReplicas" });
@@ -122,11 +152,11 @@ describe("panic, windows, fallback", () => {
   });
 
   it("panic starts at the threshold, is extended while it holds, ends a stable window later", () => {
-    const base = { panicDemand: 4, currentReplicas: 2, threshold: 2, stableWindowSeconds: 60 };
+    const base = { panicDemand: 4, servingReplicas: 2, threshold: 2, stableWindowSeconds: 60 };
     const p1 = updatePanic({ ...base, state: null, now: 0 });
     assert.deepEqual(p1, { since: 0, lastOver: 0, maxReplicas: 0 });
-    assert.ok(updatePanic({ ...base, panicDemand: 3.1, currentReplicas: 2, state: null, now: 0 }), "Knative rounds the demand up: ceil(3.1) / 2 = 2");
-    assert.equal(updatePanic({ ...base, panicDemand: 3, currentReplicas: 2, state: null, now: 0 }), null);
+    assert.ok(updatePanic({ ...base, panicDemand: 3.1, servingReplicas: 2, state: null, now: 0 }), "Knative rounds the demand up: ceil(3.1) / 2 = 2");
+    assert.equal(updatePanic({ ...base, panicDemand: 3, servingReplicas: 2, state: null, now: 0 }), null);
     const p2 = updatePanic({ ...base, state: p1, now: 10_000 });
     assert.equal(p2?.lastOver, 10_000);
     const calm = { ...base, panicDemand: 1 };
@@ -139,6 +169,51 @@ describe("panic, windows, fallback", () => {
     assert.deepEqual(fallbackAction({ mode: "hold", failureThreshold: 1 }, 100), { kind: "hold", reason: "Hold" });
     assert.deepEqual(fallbackAction({ mode: "fixed", replicas: 3, failureThreshold: 2 }, 1), { kind: "hold", reason: "BelowFailureThreshold" });
     assert.deepEqual(fallbackAction({ mode: "fixed", replicas: 3, failureThreshold: 2 }, 2), { kind: "fixed", replicas: 3 });
+  });
+});
+
+describe("load estimate and confident scaling", () => {
+  /** One sample every 2 s over `seconds`, ending at `now` = seconds × 1000. */
+  const samples = (seconds: number, qps: (t: number) => number): QpsSample[] =>
+    Array.from({ length: seconds / 2 + 1 }, (_, i) => ({ at: i * 2000, qps: qps(i * 2) }));
+
+  it("a steady decline: the trend, the level now (not half a window ago) and no noise", () => {
+    const e = estimateLoad(samples(300, (t) => 3000 - 3 * t), 300_000, 60, 300);
+    assert.ok(e);
+    assert.ok(Math.abs(e.slope + 3) < 1e-9, `slope ${e.slope}`);
+    assert.ok(Math.abs(e.level - 2100) < 1e-6, `level ${e.level}; a 60 s average would say 2190`);
+    assert.ok(e.noise < 1e-6);
+  });
+
+  it("a spike that ended moves neither the level nor the noise", () => {
+    const e = estimateLoad(samples(300, (t) => (t >= 150 && t < 180 ? 3000 : 500)), 300_000, 60, 300);
+    assert.deepEqual(e, { level: 500, slope: 0, noise: 0 });
+  });
+
+  it("a bending trend is not noise; load that goes up and down is", () => {
+    const curve = estimateLoad(samples(300, (t) => 1000 + 2000 * Math.exp(-t / 100)), 300_000, 60, 300)!;
+    const levels = [1000, 1250, 850, 1150, 750, 1200, 950, 1100, 800, 1250, 900, 1050, 1200, 780, 1150, 1000];
+    const noisy = estimateLoad(samples(300, (t) => levels[Math.floor(t / 10) % levels.length]!), 300_000, 60, 300)!;
+    assert.ok(curve.noise < 30, `decay: noise ${curve.noise}`);
+    assert.ok(noisy.noise > 150, `noise ${noisy.noise}`);
+  });
+
+  it("needs a change over a whole window and a sample of the last one", () => {
+    assert.equal(estimateLoad(samples(58, () => 100), 58_000, 60, 300), undefined);
+    assert.ok(estimateLoad(samples(60, () => 100), 60_000, 60, 300));
+    assert.equal(estimateLoad(samples(300, () => 100), 400_000, 60, 300), undefined);
+  });
+
+  it("the five rules of the proposal", () => {
+    const at10: ConfidenceInput = { estimate: undefined, panicQPS: 1000, currentReplicas: 10, targetQPSPerReplica: 100, tolerance: 0.1, margin: 4 };
+    const est = (level: number, noise: number) => ({ level, noise, slope: 0 });
+    assert.deepEqual(confidentProposal({ ...at10, panicQPS: 1150 }), { rule: "ScaleUp", qps: 1150 });
+    assert.deepEqual(confidentProposal({ ...at10, panicQPS: 500 }), { rule: "CollectingHistory" });
+    assert.deepEqual(confidentProposal({ ...at10, panicQPS: 1050, estimate: est(1080, 5) }), { rule: "ConfidentScaleUp", qps: 1050 });
+    assert.deepEqual(confidentProposal({ ...at10, panicQPS: 1050, estimate: est(1080, 25) }), { rule: "WithinNoise" }, "1080 − 4 × 25 is below 1000");
+    assert.deepEqual(confidentProposal({ ...at10, panicQPS: 600, estimate: est(600, 50) }), { rule: "ConfidentScaleDown", qps: 800 });
+    assert.deepEqual(confidentProposal({ ...at10, panicQPS: 850, estimate: est(600, 50) }), { rule: "ConfidentScaleDown", qps: 850 }, "the panic window too");
+    assert.deepEqual(confidentProposal({ ...at10, panicQPS: 600, estimate: est(600, 80) }), { rule: "WithinNoise" }, "600 + 4 × 80 needs 10 replicas");
   });
 });
 
