@@ -20,17 +20,18 @@ function infra(command: "start" | "stop"): void {
 }
 
 let services = new Map<ServiceName, ServiceProcess>();
-let stopping = false;
-async function stopAll(code: number): Promise<never> {
-  if (!stopping) {
-    stopping = true;
+// One stop, whoever asks first (Ctrl-C reaches the services too, so one may exit before our handler runs).
+let stopping: Promise<never> | undefined;
+function stopAll(code: number): Promise<never> {
+  stopping ??= (async () => {
     console.log();
     say("stopping services");
     await stopServices(services);
     if (process.env.HIGHGOPRESS_KEEP_INFRA !== "1") infra("stop");
     say("stopped");
-  }
-  process.exit(code);
+    process.exit(code);
+  })();
+  return stopping;
 }
 process.on("SIGINT", () => void stopAll(130));
 process.on("SIGTERM", () => void stopAll(130));
