@@ -32,7 +32,7 @@ import { UsageSampler, type UsageReport } from "./procstat.js";
 import { cpuPerRequestUs, markdownReport, medianRepeats, resultsTable, SYSTEM_PROCESSES, type BenchResult, type ConsistencyRecord, type LevelRecord, type LoadSummary, type RunRecord } from "./report.js";
 import { BENCH_PORTS, INFRA, repoRoot, SERVICES, startSystem, type InfraName, type RunningSystem, type ServiceName } from "./system.js";
 import { runWrk, type LoadResult } from "./wrk.js";
-import { buildWorkload, isWrite, LEVELS, requestFile, SCENARIOS, type Level, type Scenario, type Workload } from "./workload.js";
+import { buildWorkload, isWrite, LEVELS, requestFile, SCENARIOS, type Level, type Workload } from "./workload.js";
 
 const { values: args } = parseArgs({
   options: {

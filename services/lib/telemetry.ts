@@ -31,7 +31,6 @@ import {
   SpanStatusCode,
   trace,
   TraceFlags,
-  type Attributes,
   type Context,
   type Link,
   type Span,

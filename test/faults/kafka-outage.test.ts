@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { eventually, infra, sleep, startStack, type Stack } from "../support/stack.js";
-import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, percentile, runLedgerLoad, summarize } from "./support/load.js";
+import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, percentile, runLedgerLoad } from "./support/load.js";
 import { report } from "./support/report.js";
 
 /**

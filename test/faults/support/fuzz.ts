@@ -3,7 +3,6 @@
  * failure can be replayed: every request here is invalid in at least one
  * way, so the only right answers are 4xx.
  */
-import { mulberry32 } from "../../../bench/prng.js";
 import type { LoadRequest } from "./load.js";
 
 export interface FuzzCase extends LoadRequest {
