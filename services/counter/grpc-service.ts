@@ -106,8 +106,10 @@ export function createCounterService({ store, maxBatch, logger, onIncrements }: 
         })
         .then(
           ([value]) => {
-            if (typeof value === "object") callback(grpcError(...readError(call.request)));
-            else callback(null, { ...pick(call.request), currentValue: value!, timestampMs: Date.now(), error: undefined });
+            if (typeof value === "object") {
+              const error = operationError(call.request, value);
+              callback(grpcError(error.code, error.message));
+            } else callback(null, { ...pick(call.request), currentValue: value!, timestampMs: Date.now(), error: undefined });
           },
           (err) => callback(storageFailure(err, logger, "counter storage")),
         );
@@ -127,8 +129,7 @@ export function createCounterService({ store, maxBatch, logger, onIncrements }: 
               results: queries.map((q, i) => {
                 const v = values[i]!;
                 if (typeof v === "string") return { ...pick(q), currentValue: v, timestampMs: now, error: undefined };
-                const [code, message] = readError(q);
-                return { ...pick(q), currentValue: "0", timestampMs: now, error: { code, message } };
+                return { ...pick(q), currentValue: "0", timestampMs: now, error: operationError(q, v) };
               }),
             });
           },
@@ -164,8 +165,3 @@ export function createCounterService({ store, maxBatch, logger, onIncrements }: 
 }
 
 const pick = (q: Counter) => ({ resourceId: q.resourceId, counterType: q.counterType });
-
-const readError = (q: Counter): [grpc.status, string] => [
-  grpc.status.FAILED_PRECONDITION,
-  `counter ${q.resourceId}:${q.counterType} holds a value that is not a 64-bit integer`,
-];
