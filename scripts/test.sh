@@ -18,11 +18,20 @@ t0=$SECONDS
 export HIGHGOPRESS_RUN=${HIGHGOPRESS_RUN:-$PWD/.run/test}
 
 started=()
+# One short entry per failed test (test/support/failure-summary.ts), printed
+# last so that the closing lines of a red run say what failed and why.
+failures=$HIGHGOPRESS_RUN/failures.txt
+mkdir -p "$HIGHGOPRESS_RUN"
+rm -f "$failures"
 cleanup() {
   if [[ ${HIGHGOPRESS_KEEP_INFRA:-} != 1 ]]; then
     echo "==> test: stopping what the tests started"
     if [[ " ${started[*]} " == *" k8s "* ]]; then scripts/k8s/down.sh || true; fi
     scripts/infra.sh stop || true
+  fi
+  if [[ -s $failures ]]; then
+    echo "==> test: what failed (the full output is above)"
+    cat "$failures"
   fi
 }
 trap cleanup EXIT
@@ -43,5 +52,8 @@ for t in "${@:-dist/test}"; do
 done
 echo "==> test: running node --test ${targets[*]} (infrastructure ready after $((SECONDS - t0))s)"
 # One test file at a time: the fault tests stop and start the shared servers.
-node --test --test-concurrency=1 "${targets[@]}"
+node --test --test-concurrency=1 \
+  --test-reporter=spec --test-reporter-destination=stdout \
+  --test-reporter=./dist/test/support/failure-summary.js --test-reporter-destination="$failures" \
+  "${targets[@]}"
 echo "==> test: finished in $((SECONDS - t0))s"

@@ -77,14 +77,17 @@ build_image() {
     mounts+=(-v "$HOST_CA:$HOST_CA:ro" -v "$ARCHIVES/npmrc:/usr/local/etc/npmrc:ro")
   fi
   # Buildah's chroot isolation now and then fails to start a RUN step
-  # ("sealing memfd copy: Device or resource busy"); a second try passes.
-  local attempt
-  for attempt in 1 2; do
+  # ("sealing memfd copy: Device or resource busy": the kernel gives up
+  # waiting for pinned pages on a busy machine); a later try passes.
+  local attempt log_file="$ARCHIVES/build.log"
+  for attempt in 1 2 3; do
     bh build --quiet --isolation chroot --network host --pull-never --layers=false \
       --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 \
-      "${mounts[@]}" -f "$file" -t "$ref" "${args[@]}" "$ctx" >/dev/null && break
-    [[ $attempt == 1 ]] || die "building $ref failed"
-    log "building $ref failed; trying once more"
+      "${mounts[@]}" -f "$file" -t "$ref" "${args[@]}" "$ctx" >/dev/null 2>"$log_file" && break
+    tail -n 15 "$log_file" >&2
+    [[ $attempt != 3 ]] || die "building $ref failed three times (the last try's output is above)"
+    log "building $ref failed (try $attempt of 3); trying again in 5 s"
+    sleep 5
   done
   bh push --quiet "$ref" "docker-archive:$archive.tmp:$ref" >&2
   mv "$archive.tmp" "$archive"

@@ -122,8 +122,10 @@ disabled_plugins = ["io.containerd.nri.v1.nri"]
   [plugins.'io.containerd.grpc.v1.cri']
     stream_server_address = "127.0.0.1"
 TOML
-containerd_ok() { "$BIN/ctr" --address "$NODE_STATE/containerd.sock" version; }
-if running containerd && containerd_ok >/dev/null 2>&1; then
+containerd_ok() { timeout 5 "$BIN/ctr" --address "$NODE_STATE/containerd.sock" version; }
+# A component that runs is waited for, never started again (up.sh says why).
+if running containerd; then
+  wait_for "containerd" 60 containerd containerd_ok
   log "containerd already running (pid $(cat "$NODE_RUN/containerd.pid"))"
 else
   log "starting containerd $HGP_CONTAINERD_VERSION (images and content: $NODE_IMAGES)"
@@ -172,8 +174,9 @@ maxPods: 110
 podPidsLimit: 4096
 shutdownGracePeriod: 0s
 YAML
-kubelet_ok() { curl -sf http://127.0.0.1:10248/healthz; }
-if running kubelet && kubelet_ok >/dev/null 2>&1; then
+kubelet_ok() { curl -sf --max-time 5 http://127.0.0.1:10248/healthz; }
+if running kubelet; then
+  wait_for "kubelet /healthz" 60 kubelet kubelet_ok
   log "kubelet already running (pid $(cat "$NODE_RUN/kubelet.pid"))"
 else
   # A Node object left by an earlier run would look Ready before this kubelet reports.
@@ -186,8 +189,9 @@ else
 fi
 
 # --- kube-scheduler ---------------------------------------------------------------------
-scheduler_ok() { curl -sfk https://127.0.0.1:10259/healthz; }
-if running kube-scheduler && scheduler_ok >/dev/null 2>&1; then
+scheduler_ok() { curl -sfk --max-time 5 https://127.0.0.1:10259/healthz; }
+if running kube-scheduler; then
+  wait_for "kube-scheduler /healthz" 60 kube-scheduler scheduler_ok
   log "kube-scheduler already running (pid $(cat "$NODE_RUN/kube-scheduler.pid"))"
 else
   log "starting kube-scheduler $HGP_K8S_VERSION"
@@ -219,8 +223,9 @@ conntrack:
   tcpEstablishedTimeout: 0s
   tcpCloseWaitTimeout: 0s
 YAML
-proxy_ok() { curl -sf http://127.0.0.1:10256/healthz; }
-if running kube-proxy && proxy_ok >/dev/null 2>&1; then
+proxy_ok() { curl -sf --max-time 5 http://127.0.0.1:10256/healthz; }
+if running kube-proxy; then
+  wait_for "kube-proxy /healthz" 60 kube-proxy proxy_ok
   log "kube-proxy already running (pid $(cat "$NODE_RUN/kube-proxy.pid"))"
 else
   log "starting kube-proxy $HGP_K8S_VERSION (iptables mode)"

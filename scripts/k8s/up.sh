@@ -87,8 +87,11 @@ KC
 umask 022
 
 # --- etcd ---------------------------------------------------------------------
-etcd_healthy() { curl -sf "http://127.0.0.1:$ETCD_CLIENT_PORT/health" | grep -q '"health":"true"'; }
-if running etcd && etcd_healthy; then
+etcd_healthy() { curl -sf --max-time 5 "http://127.0.0.1:$ETCD_CLIENT_PORT/health" | grep -q '"health":"true"'; }
+# A component that runs is waited for, never started again: on a busy machine
+# one health check can fail, and a second copy would only find its port taken.
+if running etcd; then
+  wait_for "etcd health" 60 etcd etcd_healthy
   log "etcd already running (pid $(cat "$K8S_RUN/etcd.pid"), 127.0.0.1:$ETCD_CLIENT_PORT)"
 else
   port_busy "$ETCD_CLIENT_PORT" && die "port $ETCD_CLIENT_PORT is in use by another process; set HGP_ETCD_PORT to a free port"
@@ -102,8 +105,9 @@ else
 fi
 
 # --- kube-apiserver -------------------------------------------------------------
-curl_api() { curl -sf --cacert "$PKI/ca.crt" -H "Authorization: Bearer $admin_token" "https://$NODE_IP:$APISERVER_PORT$1"; }
-if running kube-apiserver && curl_api /readyz >/dev/null 2>&1; then
+curl_api() { curl -sf --max-time 5 --cacert "$PKI/ca.crt" -H "Authorization: Bearer $admin_token" "https://$NODE_IP:$APISERVER_PORT$1"; }
+if running kube-apiserver; then
+  wait_for "kube-apiserver /readyz" 120 kube-apiserver curl_api /readyz
   log "kube-apiserver already running (pid $(cat "$K8S_RUN/kube-apiserver.pid"), https://$NODE_IP:$APISERVER_PORT)"
 else
   port_busy "$APISERVER_PORT" "$NODE_IP" && die "port $APISERVER_PORT is in use by another process; set HGP_APISERVER_PORT to a free port"
@@ -126,8 +130,9 @@ else
 fi
 
 # --- kube-controller-manager ----------------------------------------------------------
-kcm_healthy() { curl -sfk "https://127.0.0.1:$KCM_PORT/healthz"; }
-if running kube-controller-manager && kcm_healthy >/dev/null 2>&1; then
+kcm_healthy() { curl -sfk --max-time 5 "https://127.0.0.1:$KCM_PORT/healthz"; }
+if running kube-controller-manager; then
+  wait_for "kube-controller-manager /healthz" 60 kube-controller-manager kcm_healthy
   log "kube-controller-manager already running (pid $(cat "$K8S_RUN/kube-controller-manager.pid"))"
 else
   port_busy "$KCM_PORT" && die "port $KCM_PORT is in use by another process; set HGP_KCM_PORT to a free port"

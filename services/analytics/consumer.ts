@@ -1,6 +1,7 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from "kafkajs";
 import { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
 import { ensureTopic, sleep } from "../lib/kafka.js";
+import { UNDECODABLE_HEADER } from "../lib/kafka-undecodable.js";
 import { BACKOFF, backoffMs } from "../lib/retry.js";
 import { isValidId } from "../lib/validation.js";
 import type { Logger } from "../lib/logger.js";
@@ -33,8 +34,13 @@ export interface EventConsumerOptions {
   onUndecodable?: (reason: UndecodableReason, count: number) => void;
 }
 
-/** Why a message was skipped: no value at all, or bytes that are not a CounterEvent. */
-export type UndecodableReason = "empty" | "not_counter_event";
+/**
+ * Why a message was skipped: no value at all, bytes that are not a
+ * CounterEvent, or a place in a record batch that could not be read at all
+ * (lib/kafka-undecodable.ts).
+ */
+export const UNDECODABLE_REASONS = ["empty", "not_counter_event", "undecodable_batch"] as const;
+export type UndecodableReason = (typeof UNDECODABLE_REASONS)[number];
 
 interface Rejected {
   message: KafkaMessage;
@@ -58,16 +64,29 @@ export function decodeEvent(value: Buffer | null): CounterEvent | UndecodableRea
   return valid ? event : "not_counter_event";
 }
 
+/** A counter event, or why the message is not one (including a stand-in for an unreadable batch). */
+function classify(message: KafkaMessage): CounterEvent | UndecodableReason {
+  if (message.headers?.[UNDECODABLE_HEADER] !== undefined) return "undecodable_batch";
+  return decodeEvent(message.value);
+}
+
+/** What the guarded codec said about an unreadable batch, for the log line. */
+function batchError(message: KafkaMessage): string | undefined {
+  const header = message.headers?.[UNDECODABLE_HEADER];
+  return header === undefined ? undefined : String(Array.isArray(header) ? header[0] : header);
+}
+
 /** Consecutive offsets with the same reason, so a run of foreign messages is one log line. */
-function offsetRanges(rejected: readonly Rejected[]): Array<{ reason: UndecodableReason; from: string; to: string; count: number }> {
-  const ranges: Array<{ reason: UndecodableReason; from: string; to: string; count: number }> = [];
+function offsetRanges(rejected: readonly Rejected[]): Array<{ reason: UndecodableReason; from: string; to: string; count: number; error?: string }> {
+  const ranges: Array<{ reason: UndecodableReason; from: string; to: string; count: number; error?: string }> = [];
   for (const { message, reason } of rejected) {
     const last = ranges.at(-1);
-    if (last && last.reason === reason && BigInt(last.to) + 1n === BigInt(message.offset)) {
+    const error = batchError(message);
+    if (last && last.reason === reason && last.error === error && BigInt(last.to) + 1n === BigInt(message.offset)) {
       last.to = message.offset;
       last.count++;
     } else {
-      ranges.push({ reason, from: message.offset, to: message.offset, count: 1 });
+      ranges.push({ reason, from: message.offset, to: message.offset, count: 1, ...(error === undefined ? {} : { error }) });
     }
   }
   return ranges;
@@ -137,6 +156,9 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
    * messages lost (a retry may copy some twice).
    */
   async function deadLetter(rejected: readonly Rejected[], partition: number): Promise<void> {
+    // An unreadable batch has its bytes on its first stand-in only; the others have nothing to copy.
+    const copies = rejected.filter(({ message, reason }) => reason !== "undecodable_batch" || message.value !== null);
+    if (copies.length === 0) return;
     if (!deadLetters) {
       await ensureTopic(kafka, deadLetterTopic, 1);
       const producer = kafka.producer({ allowAutoTopicCreation: false });
@@ -146,7 +168,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
     await deadLetters.send({
       topic: deadLetterTopic,
       acks: -1,
-      messages: rejected.map(({ message, reason }) => ({
+      messages: copies.map(({ message, reason }) => ({
         key: message.key,
         value: message.value,
         headers: {
@@ -165,7 +187,7 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
       const events: CounterEvent[] = [];
       const rejected: Rejected[] = [];
       for (const message of chunk) {
-        const decoded = decodeEvent(message.value);
+        const decoded = classify(message);
         if (typeof decoded === "string") rejected.push({ message, reason: decoded });
         else events.push(decoded);
       }

@@ -13,7 +13,7 @@ import { onShutdown } from "../lib/shutdown.js";
 import { startTelemetry } from "../lib/telemetry.js";
 import { createEventApplier } from "./apply.js";
 import { loadAnalyticsConfig } from "./config.js";
-import { createEventConsumer } from "./consumer.js";
+import { createEventConsumer, UNDECODABLE_REASONS } from "./consumer.js";
 import { createAnalyticsService } from "./grpc-service.js";
 import { createAnalyticsQueries } from "./queries.js";
 
@@ -30,11 +30,11 @@ const deduplicated = new Counter({
 });
 const undecodable = new Counter({
   name: "highgopress_analytics_undecodable_total",
-  help: "Messages of the counter-events topic that are not counter events, skipped after being copied to the dead-letter topic, by reason (empty, not_counter_event).",
+  help: "Messages of the counter-events topic that are not counter events, skipped after being copied to the dead-letter topic, by reason (empty, not_counter_event, undecodable_batch: one per offset of a record batch that could not be read).",
   labelNames: ["reason"],
   registers: [registry],
 });
-for (const reason of ["empty", "not_counter_event"]) undecodable.inc({ reason }, 0);
+for (const reason of UNDECODABLE_REASONS) undecodable.inc({ reason }, 0);
 const lag = new Gauge({
   name: "highgopress_analytics_consumer_lag_messages",
   help: "Messages behind the partition's end after the last batch consumed, by partition.",

@@ -3,6 +3,7 @@ import { zstdCompress, zstdDecompress } from "node:zlib";
 import lz4Module from "@2l/kafkajs-lz4";
 import kafkajs from "kafkajs";
 import SnappyCodec from "kafkajs-snappy";
+import { guarded, unknownCodec, type Codec } from "./kafka-undecodable.js";
 
 // kafkajs is CommonJS without named-export hints: its registries come from the default export.
 const { CompressionCodecs, CompressionTypes } = kafkajs;
@@ -35,14 +36,35 @@ const zstd = { compress: promisify(zstdCompress), decompress: promisify(zstdDeco
 
 let registered = false;
 
-/** Registers snappy, lz4 and zstd with kafkajs (process-wide, once). */
+/**
+ * Registers snappy, lz4 and zstd with kafkajs (process-wide, once), each
+ * codec guarded so that a batch it cannot read is skipped rather than
+ * crashing the consumer (kafka-undecodable.ts); so are the ids Kafka leaves
+ * undefined.
+ */
 export function registerKafkaCodecs(): void {
   if (registered) return;
   registered = true;
-  CompressionCodecs[CompressionTypes.Snappy] = SnappyCodec;
-  CompressionCodecs[CompressionTypes.LZ4] = new LZ4Codec().codec;
-  CompressionCodecs[CompressionTypes.ZSTD] = () => ({
-    compress: (encoder: { buffer: Buffer }) => zstd.compress(encoder.buffer),
-    decompress: (buffer: Buffer) => zstd.decompress(buffer),
-  });
+  const codecs = CompressionCodecs as unknown as Record<number, () => Codec>;
+  const gzip = codecs[CompressionTypes.GZIP]!();
+  const snappy = SnappyCodec();
+  const lz4 = new LZ4Codec().codec();
+  const zstdCodec: Codec = {
+    compress: (encoder) => zstd.compress(encoder.buffer),
+    decompress: (buffer) => zstd.decompress(buffer),
+  };
+  const all: Array<[number, string, Codec]> = [
+    [CompressionTypes.GZIP, "gzip", gzip],
+    [CompressionTypes.Snappy, "snappy", snappy],
+    [CompressionTypes.LZ4, "lz4", lz4],
+    [CompressionTypes.ZSTD, "zstd", zstdCodec],
+  ];
+  for (const [id, name, codec] of all) {
+    const safe = guarded(name, codec);
+    codecs[id] = () => safe;
+  }
+  for (const id of [5, 6, 7]) {
+    const safe = unknownCodec(id);
+    codecs[id] = () => safe;
+  }
 }

@@ -35,15 +35,18 @@ export function run(cmd: string, args: string[], opts: { input?: string; timeout
     timeout: opts.timeoutMs ?? 120_000,
     env: { ...process.env, KUBECONFIG: kubeconfig, HELM_CACHE_HOME: join(k8sRunDir, "helm/cache"), HELM_CONFIG_HOME: join(k8sRunDir, "helm/config"), HELM_DATA_HOME: join(k8sRunDir, "helm/data"), ...opts.env },
   });
-  if (r.error) throw new Error(`${cmd} ${args.join(" ")}: ${r.error.message}`);
+  if (r.error) throw new Error(`${cmd} ${args.join(" ")}: ${r.error.message}\n${(r.stderr ?? "").slice(-4000)}`);
   return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** Runs and fails with the command's own output when it exits non-zero. */
+/**
+ * Runs and fails with the command's own output when it exits non-zero:
+ * standard error last, since the scripts end it with the reason they stopped.
+ */
 export function runOk(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
   const r = run(cmd, args, opts);
   if (r.status !== 0) {
-    throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}\n${r.stderr}\n${r.stdout.slice(0, 4000)}`);
+    throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}\n${r.stdout.slice(-4000)}\n${r.stderr}`);
   }
   return r.stdout;
 }

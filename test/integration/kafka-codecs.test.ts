@@ -9,19 +9,21 @@
  */
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { closeSync, openSync, readSync, writeSync } from "node:fs";
+import { join } from "node:path";
 import { describe, test } from "node:test";
-import { Kafka, logLevel } from "kafkajs";
+import { CompressionTypes, Kafka, logLevel } from "kafkajs";
 import { scrape } from "../faults/support/load.js";
-import { eventually, http, kafkaBrokers, startStack, type Stack } from "../support/stack.js";
+import { eventually, http, kafkaBrokers, runDir, startStack, type Stack } from "../support/stack.js";
 
 const admin = () => new Kafka({ clientId: "test-codecs", brokers: kafkaBrokers.split(","), logLevel: logLevel.NOTHING }).admin();
 
-async function createTopic(topic: string, compression?: string): Promise<void> {
+async function createTopic(topic: string, compression?: string, numPartitions = 3): Promise<void> {
   const a = admin();
   await a.connect();
   try {
     await a.createTopics({
-      topics: [{ topic, numPartitions: 3, configEntries: compression ? [{ name: "compression.type", value: compression }] : [] }],
+      topics: [{ topic, numPartitions, configEntries: compression ? [{ name: "compression.type", value: compression }] : [] }],
       waitForLeaders: true,
     });
   } finally {
@@ -79,6 +81,76 @@ describe("every Kafka codec reaches analytics", () => {
       }
     });
   }
+});
+
+/**
+ * Breaks the compressed payload of the first record batch of a partition in
+ * the test broker's own log segment (the broker serves fetches from the file
+ * as it is, without checking the batch's CRC): the consumer then receives a
+ * batch that no codec can read. Returns the batch's record count.
+ */
+function corruptFirstBatch(topic: string, partition: number): number {
+  const segment = join(runDir, "kafka/data", `${topic}-${partition}`, "00000000000000000000.log");
+  const fd = openSync(segment, "r+");
+  try {
+    // RecordBatch v2: baseOffset int64, length int32, epoch int32, magic int8, crc int32,
+    // attributes int16, ..., recordCount int32 at 57, records at 61.
+    const header = Buffer.alloc(61);
+    assert.equal(readSync(fd, header, 0, 61, 0), 61);
+    assert.equal(header.readInt8(16), 2, "a v2 record batch");
+    assert.equal(header.readInt16BE(21) & 0x07, CompressionTypes.GZIP, "gzip-compressed");
+    writeSync(fd, Buffer.alloc(16, 0xff), 0, 16, 61);
+    return header.readInt32BE(57);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+describe("a record batch that cannot be read", () => {
+  test("its offsets are counted and skipped, its bytes dead-lettered, and the events after it applied", async () => {
+    const topic = `counter-events-corrupt-${randomBytes(4).toString("hex")}`;
+    await createTopic(topic, undefined, 1);
+    const kafka = new Kafka({ clientId: "test-corrupt", brokers: kafkaBrokers.split(","), logLevel: logLevel.NOTHING });
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic, compression: CompressionTypes.GZIP, messages: Array.from({ length: 5 }, (_, i) => ({ key: `k${i}`, value: randomBytes(64) })) });
+    await producer.disconnect();
+    assert.equal(corruptFirstBatch(topic, 0), 5);
+
+    const stack = await startStack({ env: { KAFKA_TOPIC: topic } });
+    try {
+      // One partition: every event comes after the broken batch, so none is applied unless the consumer moves past it.
+      const type = stack.counterType("corrupt");
+      await analyticsEquals(stack, type, await writeSome(stack, type));
+      const metrics = `http://127.0.0.1:${stack.ports.analyticsMetrics}/metrics`;
+      const text = await (await fetch(metrics)).text();
+      assert.match(text, /highgopress_analytics_undecodable_total\{[^}]*reason="undecodable_batch"[^}]*\} 5\n/);
+      await eventually("the consumer lag to return to 0", async () => ((await scrape(metrics, "highgopress_analytics_consumer_lag_messages", true)) === 0 ? true : undefined));
+
+      const copies: Array<{ reason: string; source: string; bytes: number }> = [];
+      const consumer = kafka.consumer({ groupId: `test-dlq-${stack.runId}` });
+      await consumer.connect();
+      await consumer.subscribe({ topic: `${topic}.dlq`, fromBeginning: true });
+      await consumer.run({
+        eachMessage: async ({ message }) => {
+          copies.push({ reason: String(message.headers?.["highgopress-reason"]), source: String(message.headers?.["highgopress-source"]), bytes: message.value?.length ?? 0 });
+        },
+      });
+      await eventually("the dead-letter copy", () => (copies.length >= 1 ? true : undefined), 30_000);
+      await consumer.disconnect();
+      // One copy, of the batch's compressed bytes, from its first offset.
+      assert.equal(copies.length, 1, JSON.stringify(copies));
+      assert.equal(copies[0]!.reason, "undecodable_batch");
+      assert.equal(copies[0]!.source, `${topic}/0/0`);
+      assert.ok(copies[0]!.bytes > 16, JSON.stringify(copies));
+    } finally {
+      await stack.stop();
+      const a = admin();
+      await a.connect();
+      await a.deleteTopics({ topics: [topic, `${topic}.dlq`] }).catch(() => undefined);
+      await a.disconnect();
+    }
+  });
 });
 
 describe("messages that are not counter events", () => {
