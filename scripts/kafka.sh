@@ -9,7 +9,8 @@
 #       the cached classpath, e.g. org.apache.kafka.tools.ConsoleProducer)
 #   scripts/kafka.sh classpath
 #
-# Env: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
+# Env: HIGHGOPRESS_KAFKA_VERSION (the broker version, default below; 3.x and
+#      4.x run), KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
 #      KAFKA_HEAP_OPTS ("-Xmx512m -Xms256m"), KAFKA_TOPICS (topics ensured on
 #      start, "name:partitions ...", default "counter-events:3"),
 #      KAFKA_RETENTION_HOURS (24), KAFKA_EXTRA_PROPERTIES (lines appended to
@@ -21,12 +22,13 @@ set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-# Pinned Kafka version: the newest 3.9.x on Maven Central. kafkajs 2.2.4 was
-# checked by hand against 4.0.0 and 4.4.0 as well (every request version it
-# sends is above the minimums 4.0 raised; docs/DEPENDENCIES.md), but 4.x logs
-# through log4j2, which this script's pom does not assemble yet, so the tests
-# still run 3.9.
-KAFKA_VERSION=3.9.2
+# The broker users get by default: the newest Kafka on Maven Central. kafkajs
+# speaks to it (every request version it sends is at or above the minimums
+# Kafka 4.0 raised; docs/DEPENDENCIES.md); `make test` runs everything against
+# it and the event path once more against 3.9 (test/integration/kafka-versions).
+KAFKA_DEFAULT_VERSION=4.4.0
+KAFKA_VERSION=${HIGHGOPRESS_KAFKA_VERSION:-$KAFKA_DEFAULT_VERSION}
+KAFKA_LINE=${KAFKA_VERSION%%.*}
 
 NAME=kafka
 KAFKA_PORT=${KAFKA_PORT:-9092}
@@ -45,9 +47,15 @@ PROPS=$DIR/server.properties
 ADMIN_PROPS=$DIR/admin.properties
 TPL=$INFRA_DIR/kafka
 
+# Logging: Kafka 4.x logs through log4j2, 3.x through reload4j (log4j 1.x).
+case $KAFKA_LINE in
+  4) log_config() { echo "-Dlog4j2.configurationFile=file:$TPL/${1:-}log4j2.properties"; } ;;
+  3) log_config() { echo "-Dlog4j.configuration=file:$TPL/${1:-}log4j.properties"; } ;;
+  *) die $NAME "Kafka $KAFKA_VERSION: only the 3.x and 4.x lines are set up here" ;;
+esac
+
 # JVM flags for short-lived CLI tools: start fast, stay small.
-TOOL_JVM=(-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto
-  "-Dlog4j.configuration=file:$TPL/tools-log4j.properties")
+TOOL_JVM=(-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto "$(log_config tools-)")
 
 ensure_java() {
   if ! command -v java >/dev/null 2>&1; then
@@ -73,7 +81,7 @@ ensure_jars() {
     info $NAME "resolving Kafka $KAFKA_VERSION jars from Maven Central (first run only; log $KAFKA_HOME/mvn.log)"
     local tmp=$KAFKA_HOME/libs.tmp
     rm -rf "$tmp"
-    if ! mvn -B -q -f "$TPL/pom.xml" -Dkafka.version="$KAFKA_VERSION" \
+    if ! mvn -B -q -f "$TPL/pom.xml" -Dkafka.version="$KAFKA_VERSION" -Dkafka.line="$KAFKA_LINE" \
       dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" \
       >"$KAFKA_HOME/mvn.log" 2>&1; then
       tail -n 20 "$KAFKA_HOME/mvn.log" >&2
@@ -190,7 +198,7 @@ start() {
   (cd "$DIR" && start_bg $NAME java "${jvm[@]}" \
     -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:InitiatingHeapOccupancyPercent=35 \
     -XX:+ExplicitGCInvokesConcurrent -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
-    "-Dlog4j.configuration=file:$TPL/log4j.properties" "-Dkafka.logs.dir=$DIR" \
+    "$(log_config)" "-Dkafka.logs.dir=$DIR" \
     -cp "$CP" kafka.Kafka "$PROPS")
   wait_ready $NAME "$HIGHGOPRESS_START_TIMEOUT" "a metadata answer on $BOOTSTRAP" metadata_ok
   ensure_topics

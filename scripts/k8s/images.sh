@@ -231,12 +231,22 @@ case ${1:-all} in
   app)
     ref=${2:-${IMAGE:-}}
     [[ -n $ref ]] || die "usage: scripts/k8s/images.sh app REF (or IMAGE=REF)"
-    # The tag names this build's inputs only when skaffold made it from them,
-    # so build unconditionally: an archive of the same name is replaced.
-    rm -f "$(archive_of "$ref")"
-    app_image "$(node_image "$(base_image)")" "$ref" >/dev/null
-    node_ctr images rm "$(normalized "$ref")" >/dev/null 2>&1 || true
-    import_image "$ref"
+    node=$(node_image "$(base_image)")
+    same="localhost/highgopress:$(app_tag "$node")"
+    if bh inspect --type image "$same" >/dev/null 2>&1 && node_ctr images ls -q "name==$(normalized "$same")" | grep -q .; then
+      # The image of exactly these inputs is built and on the node already
+      # (make cluster-up, or an earlier build): REF becomes a second name for it.
+      log "$ref has the inputs of $same, which the node has: tagged, not rebuilt"
+      bh tag "$same" "$ref"
+      node_ctr images tag --force "$(normalized "$same")" "$(normalized "$ref")" >/dev/null
+    else
+      # skaffold's tag is its own hash of the sources, not this script's: build
+      # whatever an archive of that name holds.
+      rm -f "$(archive_of "$ref")"
+      app_image "$node" "$ref" >/dev/null
+      node_ctr images rm "$(normalized "$ref")" >/dev/null 2>&1 || true
+      import_image "$ref"
+    fi
     # skaffold deploys <name>:<image ID> (the ID its Docker API reports for REF).
     id=$(bh inspect --type image --format '{{.FromImageID}}' "$ref")
     node_ctr images tag --force "$(normalized "$ref")" "$(normalized "${ref%:*}:${id#sha256:}")" >/dev/null

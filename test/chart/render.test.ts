@@ -46,9 +46,9 @@ describe("helm lint and template", () => {
 });
 
 test("the chart's Kafka broker is the version the local tests run", () => {
-  const tested = /^KAFKA_VERSION=(\S+)$/m.exec(readFileSync(join(chartDir, "../../scripts/kafka.sh"), "utf8"))?.[1];
+  const tested = /^KAFKA_DEFAULT_VERSION=(\S+)$/m.exec(readFileSync(join(chartDir, "../../scripts/kafka.sh"), "utf8"))?.[1];
   const kafka = render(valueSets().find((s) => s.name === "default") ?? valueSets()[0]!).find((o) => o.kind === "StatefulSet" && /kafka/.test(o.metadata.name));
-  assert.ok(tested && kafka, "no KAFKA_VERSION in scripts/kafka.sh or no Kafka StatefulSet rendered");
+  assert.ok(tested && kafka, "no KAFKA_DEFAULT_VERSION in scripts/kafka.sh or no Kafka StatefulSet rendered");
   assert.equal(podSpec(kafka).containers[0].image, `apache/kafka:${tested}`);
 });
 

@@ -14,7 +14,8 @@ import { join } from "node:path";
 import { describe, test } from "node:test";
 import { CompressionTypes, Kafka, logLevel } from "kafkajs";
 import { scrape } from "../faults/support/load.js";
-import { eventually, http, kafkaBrokers, runDir, startStack, type Stack } from "../support/stack.js";
+import { analyticsEquals, writeSome } from "../support/analytics.js";
+import { eventually, http, kafkaBrokers, runDir, startStack } from "../support/stack.js";
 
 const admin = () => new Kafka({ clientId: "test-codecs", brokers: kafkaBrokers.split(","), logLevel: logLevel.NOTHING }).admin();
 
@@ -29,32 +30,6 @@ async function createTopic(topic: string, compression?: string, numPartitions = 
   } finally {
     await a.disconnect();
   }
-}
-
-/** Increments through the gateway; returns the expected analytics total per resource. */
-async function writeSome(stack: Stack, type: string): Promise<Map<string, number>> {
-  const expected = new Map<string, number>();
-  const writes = Array.from({ length: 60 }, (_, i) => ({ resource: `r${i % 4}`, delta: 1 + (i % 3) }));
-  const answers = await Promise.all(
-    writes.map((w) => http("POST", `${stack.gatewayUrl}/api/v1/counter/increment`, { resource_id: w.resource, counter_type: type, delta: w.delta })),
-  );
-  assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
-  for (const w of writes) expected.set(w.resource, (expected.get(w.resource) ?? 0) + w.delta);
-  return expected;
-}
-
-async function analyticsEquals(stack: Stack, type: string, expected: Map<string, number>): Promise<void> {
-  await eventually(
-    "analytics to hold every increment exactly once",
-    async () => {
-      const r = await http("GET", `${stack.gatewayUrl}/api/v1/analytics/top?counter_type=${type}&limit=100&time_range=1h`);
-      const items: Array<{ resource_id: string; value: number }> = r.body.data?.items ?? [];
-      const same = items.length === expected.size && items.every((i) => expected.get(i.resource_id) === i.value);
-      return same ? true : undefined;
-    },
-    60_000,
-    250,
-  );
 }
 
 describe("every Kafka codec reaches analytics", () => {

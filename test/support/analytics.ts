@@ -1,0 +1,32 @@
+/**
+ * Increments through the gateway and the analytics totals they must become:
+ * the shared steps of the tests that follow events through Kafka.
+ */
+import assert from "node:assert/strict";
+import { eventually, http, type Stack } from "./stack.js";
+
+/** Increments through the gateway; returns the expected analytics total per resource. */
+export async function writeSome(stack: Stack, type: string): Promise<Map<string, number>> {
+  const expected = new Map<string, number>();
+  const writes = Array.from({ length: 60 }, (_, i) => ({ resource: `r${i % 4}`, delta: 1 + (i % 3) }));
+  const answers = await Promise.all(
+    writes.map((w) => http("POST", `${stack.gatewayUrl}/api/v1/counter/increment`, { resource_id: w.resource, counter_type: type, delta: w.delta })),
+  );
+  assert.deepEqual([...new Set(answers.map((a) => a.status))], [200]);
+  for (const w of writes) expected.set(w.resource, (expected.get(w.resource) ?? 0) + w.delta);
+  return expected;
+}
+
+export async function analyticsEquals(stack: Stack, type: string, expected: Map<string, number>): Promise<void> {
+  await eventually(
+    "analytics to hold every increment exactly once",
+    async () => {
+      const r = await http("GET", `${stack.gatewayUrl}/api/v1/analytics/top?counter_type=${type}&limit=100&time_range=1h`);
+      const items: Array<{ resource_id: string; value: number }> = r.body.data?.items ?? [];
+      const same = items.length === expected.size && items.every((i) => expected.get(i.resource_id) === i.value);
+      return same ? true : undefined;
+    },
+    60_000,
+    250,
+  );
+}
