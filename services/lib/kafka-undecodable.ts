@@ -13,8 +13,9 @@ import { createRequire } from "node:module";
  *
  * kafkajs passes a codec only the compressed bytes, as a view into the fetch
  * response; the batch header fields needed here (its record count and last
- * offset delta) sit just before them in the same buffer. kafkajs is pinned at
- * 2.2.x (no release since 2023), whose record batch decoder reads them there.
+ * offset delta) sit just before them in the same buffer, where kafkajs's
+ * record batch decoder read them. kafkajs is pinned exactly for this
+ * (docs/DEPENDENCIES.md).
  */
 export const UNDECODABLE_HEADER = "highgopress-undecodable";
 
