@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { Redis } from "ioredis";
-import { eventually, freePort, http, repoRoot, startStack, type Stack } from "../support/stack.js";
+import { eventually, freePort, freePorts, http, repoRoot, startStack, type Stack } from "../support/stack.js";
 
 /**
  * Security settings on the real stack: Redis with a password (requirepass,
@@ -64,7 +64,7 @@ describe("Redis with a password", () => {
 
   test("a counter with the wrong password says so and never becomes ready", { timeout: 60_000 }, async () => {
     const logDir = mkdtempSync(join(tmpdir(), "hgp-wrongpass-"));
-    const metricsPort = await freePort();
+    const [metricsPort, grpcPort] = (await freePorts(2)) as [number, number];
     const log: string[] = [];
     const child = spawn(process.execPath, [join(repoRoot, "dist/services/counter/main.js")], {
       env: {
@@ -72,7 +72,7 @@ describe("Redis with a password", () => {
         HOST: "127.0.0.1",
         REDIS_URL: `redis://127.0.0.1:${redisEnv.REDIS_PORT}`,
         REDIS_PASSWORD: "not-the-password",
-        COUNTER_GRPC_PORT: String(await freePort()),
+        COUNTER_GRPC_PORT: String(grpcPort),
         METRICS_PORT: String(metricsPort),
         KAFKA_TOPIC: "counter-events-wrongpass",
         OUTBOX_STREAM: "outbox:wrongpass",

@@ -6,7 +6,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:net";
+import { createServer, type Server } from "node:net";
 import { join } from "node:path";
 import { Redis } from "ioredis";
 import { Kafka, logLevel } from "kafkajs";
@@ -17,15 +17,35 @@ export const runDir = process.env.HIGHGOPRESS_RUN ?? join(repoRoot, ".run");
 export const redisUrl = process.env.TEST_REDIS_URL ?? `redis://127.0.0.1:${process.env.REDIS_PORT ?? 6379}`;
 export const kafkaBrokers = process.env.TEST_KAFKA_BROKERS ?? `127.0.0.1:${process.env.KAFKA_PORT ?? 9092}`;
 
+/**
+ * `count` distinct ports free on 127.0.0.1. Each is held open until all are
+ * found (a port closed and asked for again can come straight back, which
+ * once gave the gateway and the counter the same one), and they are taken
+ * below the kernel's ephemeral range (32768 and up), which the machine's own
+ * outgoing connections draw from.
+ */
+export async function freePorts(count: number): Promise<number[]> {
+  const held = new Map<number, Server>();
+  try {
+    for (let attempt = 0; held.size < count; attempt++) {
+      if (attempt > 1000) throw new Error(`no ${count} free ports in 20000-29999 on 127.0.0.1`);
+      const port = 20000 + Math.floor(Math.random() * 10000);
+      if (held.has(port)) continue;
+      const server = createServer();
+      const listening = await new Promise<boolean>((resolve) => {
+        server.once("error", () => resolve(false));
+        server.listen(port, "127.0.0.1", () => resolve(true));
+      });
+      if (listening) held.set(port, server);
+    }
+    return [...held.keys()];
+  } finally {
+    await Promise.all([...held.values()].map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
+  }
+}
+
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
+  return (await freePorts(1))[0]!;
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -68,13 +88,8 @@ export interface StackOptions {
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const runId = randomBytes(4).toString("hex");
-  const ports = {
-    gateway: await freePort(),
-    counter: await freePort(),
-    counterMetrics: await freePort(),
-    analytics: await freePort(),
-    analyticsMetrics: await freePort(),
-  };
+  const [gateway, counter, counterMetrics, analytics, analyticsMetrics] = (await freePorts(5)) as [number, number, number, number, number];
+  const ports = { gateway, counter, counterMetrics, analytics, analyticsMetrics };
   const logDir = join(runDir, "test-logs");
   const env: Record<string, string> = {
     HOST: "127.0.0.1",
