@@ -81,7 +81,10 @@ build_image() {
   # waiting for pinned pages on a busy machine); a later try passes.
   local attempt log_file="$ARCHIVES/build.log"
   for attempt in 1 2 3; do
-    bh build --quiet --isolation chroot --network host --pull-never --layers=false \
+    # --layers: a stage whose inputs did not change (npm ci for an unchanged
+    # package-lock.json) comes from buildah's cache; 10 s instead of 38 s for
+    # the project image after a source change.
+    bh build --quiet --isolation chroot --network host --pull-never --layers \
       --ulimit nofile=4096:4096 --ulimit nproc=4096:4096 \
       "${mounts[@]}" -f "$file" -t "$ref" "${args[@]}" "$ctx" >/dev/null 2>"$log_file" && break
     tail -n 15 "$log_file" >&2
@@ -143,6 +146,20 @@ app_tag() { hash_inputs "$HGP_REPO/Dockerfile" "$HGP_REPO/package.json" "$HGP_RE
 app_image() { # app_image NODE_IMAGE [REF]
   local node=$1 ref=${2:-localhost/highgopress:$(app_tag "$1")}
   build_image "$ref" "$HGP_REPO" "$HGP_REPO/Dockerfile" "NODE_IMAGE=$node"
+  prune_app_archives
+}
+
+# The project image changes with every source change, and each archive is
+# ~440 MB: only the newest few of its own (content-hash names) and of
+# skaffold's (image-ID names) are kept. Layers shared between builds stay in
+# buildah's store, where they make the next build fast.
+prune_app_archives() {
+  local glob keep
+  for glob in "localhost_highgopress_*.tar 4" "highgopress_*.tar 2"; do
+    keep=${glob#* }
+    # shellcheck disable=SC2012,SC2086 # names are ours: no spaces or newlines
+    ls -t "$ARCHIVES"/${glob% *} 2>/dev/null | tail -n +$((keep + 1)) | xargs -r rm -f
+  done
 }
 
 build_all() {

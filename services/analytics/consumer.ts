@@ -76,9 +76,18 @@ function batchError(message: KafkaMessage): string | undefined {
   return header === undefined ? undefined : String(Array.isArray(header) ? header[0] : header);
 }
 
+interface OffsetRange {
+  reason: UndecodableReason;
+  from: string;
+  to: string;
+  count: number;
+  /** For an unreadable batch, what its codec said. */
+  error?: string;
+}
+
 /** Consecutive offsets with the same reason, so a run of foreign messages is one log line. */
-function offsetRanges(rejected: readonly Rejected[]): Array<{ reason: UndecodableReason; from: string; to: string; count: number; error?: string }> {
-  const ranges: Array<{ reason: UndecodableReason; from: string; to: string; count: number; error?: string }> = [];
+function offsetRanges(rejected: readonly Rejected[]): OffsetRange[] {
+  const ranges: OffsetRange[] = [];
   for (const { message, reason } of rejected) {
     const last = ranges.at(-1);
     const error = batchError(message);
