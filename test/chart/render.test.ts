@@ -4,7 +4,7 @@
  * values with a message that names the problem.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { COMPONENTS, chartDir, ensureHelm, helm, id, podSpec, render, valueSets, valuesArgs } from "./tools.js";
@@ -42,6 +42,26 @@ describe("helm lint and template", () => {
       assert.ok(deployments.includes("hgp-highgopress-gateway"), `no gateway Deployment in ${deployments.join(", ")}`);
       assert.ok(deployments.includes("hgp-highgopress-counter"));
     });
+  }
+});
+
+test("every label and annotation is a string; a hash in a template is quoted, since 16 hex digits can read as a number", () => {
+  for (const set of valueSets()) {
+    for (const o of render(set)) {
+      for (const meta of [o.metadata, o.spec?.template?.metadata]) {
+        for (const [key, value] of Object.entries({ ...meta?.labels, ...meta?.annotations })) {
+          assert.equal(typeof value, "string", `${set.name}: ${o.kind} ${o.metadata.name}: ${key} is ${JSON.stringify(value)}`);
+        }
+      }
+    }
+  }
+  // A hash like 1234e56789012345 or 0123456789012345 renders as a number unless
+  // quoted, and the API server then refuses the object (seen once in a test run).
+  const templates = join(chartDir, "templates");
+  for (const file of readdirSync(templates)) {
+    for (const line of readFileSync(join(templates, file), "utf8").split("\n").filter((l) => l.includes("sha256sum"))) {
+      assert.match(line, /\|\s*quote\s*\}\}/, `${file}: ${line.trim()}`);
+    }
   }
 });
 
