@@ -58,6 +58,38 @@ describe("every Kafka codec reaches analytics", () => {
   }
 });
 
+/** highgopress_analytics_undecodable_total for one reason, from a /metrics text (-1 when absent). */
+function undecodable(metrics: string, reason: string): number {
+  return Number(new RegExp(`highgopress_analytics_undecodable_total\\{[^}]*reason="${reason}"[^}]*\\} (\\d+)`).exec(metrics)?.[1] ?? -1);
+}
+
+interface DeadLetter {
+  key: string;
+  reason: string;
+  source: string;
+  bytes: number;
+}
+
+/** The copies on `<topic>.dlq`, read from the beginning until at least `atLeast` arrived. */
+async function deadLetters(kafka: Kafka, topic: string, groupId: string, atLeast: number): Promise<DeadLetter[]> {
+  const copies: DeadLetter[] = [];
+  const consumer = kafka.consumer({ groupId });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topic: `${topic}.dlq`, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        const header = (name: string) => String(message.headers?.[name]);
+        copies.push({ key: String(message.key), reason: header("highgopress-reason"), source: header("highgopress-source"), bytes: message.value?.length ?? 0 });
+      },
+    });
+    await eventually("the dead-letter copies", () => (copies.length >= atLeast ? true : undefined), 30_000);
+  } finally {
+    await consumer.disconnect();
+  }
+  return copies;
+}
+
 /**
  * Breaks the compressed payload of the first record batch of a partition in
  * the test broker's own log segment (the broker serves fetches from the file
@@ -98,21 +130,10 @@ describe("a record batch that cannot be read", () => {
       const type = stack.counterType("corrupt");
       await analyticsEquals(stack, type, await writeSome(stack, type));
       const metrics = `http://127.0.0.1:${stack.ports.analyticsMetrics}/metrics`;
-      const text = await (await fetch(metrics)).text();
-      assert.match(text, /highgopress_analytics_undecodable_total\{[^}]*reason="undecodable_batch"[^}]*\} 5\n/);
+      assert.equal(undecodable(await (await fetch(metrics)).text(), "undecodable_batch"), 5);
       await eventually("the consumer lag to return to 0", async () => ((await scrape(metrics, "highgopress_analytics_consumer_lag_messages", true)) === 0 ? true : undefined));
 
-      const copies: Array<{ reason: string; source: string; bytes: number }> = [];
-      const consumer = kafka.consumer({ groupId: `test-dlq-${stack.runId}` });
-      await consumer.connect();
-      await consumer.subscribe({ topic: `${topic}.dlq`, fromBeginning: true });
-      await consumer.run({
-        eachMessage: async ({ message }) => {
-          copies.push({ reason: String(message.headers?.["highgopress-reason"]), source: String(message.headers?.["highgopress-source"]), bytes: message.value?.length ?? 0 });
-        },
-      });
-      await eventually("the dead-letter copy", () => (copies.length >= 1 ? true : undefined), 30_000);
-      await consumer.disconnect();
+      const copies = await deadLetters(kafka, topic, `test-dlq-${stack.runId}`, 1);
       // One copy, of the batch's compressed bytes, from its first offset.
       assert.equal(copies.length, 1, JSON.stringify(copies));
       assert.equal(copies[0]!.reason, "undecodable_batch");
@@ -154,21 +175,10 @@ describe("messages that are not counter events", () => {
       const metrics = `http://127.0.0.1:${stack.ports.analyticsMetrics}/metrics`;
       await eventually("every foreign message to be counted", async () => {
         const text = await (await fetch(metrics)).text();
-        const byReason = (reason: string) => Number(new RegExp(`highgopress_analytics_undecodable_total\\{[^}]*reason="${reason}"[^}]*\\} (\\d+)`).exec(text)?.[1] ?? -1);
-        return byReason("not_counter_event") === 10 && byReason("empty") === 1 ? true : undefined;
+        return undecodable(text, "not_counter_event") === 10 && undecodable(text, "empty") === 1 ? true : undefined;
       });
 
-      const copies: Array<{ key: string; reason: string; source: string }> = [];
-      const consumer = kafka.consumer({ groupId: `test-dlq-${stack.runId}` });
-      await consumer.connect();
-      await consumer.subscribe({ topic: `${topic}.dlq`, fromBeginning: true });
-      await consumer.run({
-        eachMessage: async ({ message }) => {
-          copies.push({ key: String(message.key), reason: String(message.headers?.["highgopress-reason"]), source: String(message.headers?.["highgopress-source"]) });
-        },
-      });
-      await eventually("the dead-letter copies", () => (copies.length >= foreign.length ? true : undefined), 30_000);
-      await consumer.disconnect();
+      const copies = await deadLetters(kafka, topic, `test-dlq-${stack.runId}`, foreign.length);
       assert.deepEqual(copies.map((c) => c.key).sort(), foreign.map((f) => f.key).sort());
       assert.ok(copies.every((c) => c.source.startsWith(`${topic}/`)), copies.map((c) => c.source).join(", "));
       assert.equal(copies.find((c) => c.key === "empty")?.reason, "empty");
