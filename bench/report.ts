@@ -2,6 +2,7 @@
  * Result records and their markdown tables, pure.
  */
 import type { KeyComparison } from "./consistency.js";
+import type { HopBreakdown } from "./hops.js";
 import type { UsageReport } from "./procstat.js";
 import type { LoadResult } from "./wrk.js";
 import type { Scenario } from "./workload.js";
@@ -38,6 +39,8 @@ export interface LevelRecord {
   /** system QPS / ceiling QPS, same generator and settings, measured back to back. */
   ratio: number;
   consistency?: ConsistencyRecord;
+  /** Per-hop means of the system run, from the services' metrics (scenarios that reach the counter). */
+  hops?: HopBreakdown;
 }
 
 export interface BenchResult {
@@ -120,6 +123,27 @@ export function usageTable(records: readonly LevelRecord[]): string {
   return rows.join("\n");
 }
 
+/**
+ * A request's mean time split by hop. Calls are per batch: every request of a
+ * batch waits for the whole call, so the call's mean is each request's share.
+ */
+export function hopsTable(records: readonly LevelRecord[]): string {
+  const rows = [
+    "| scenario | level | wrk mean | outside the gateway's hooks | gateway own | coalescer wait | gRPC transport and grpc-js | counter own | Redis | requests per call |",
+    "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
+  ];
+  for (const r of records) {
+    const h = r.hops;
+    if (!h) continue;
+    const own = h.gatewayMs - h.coalesceWaitMs - h.callMs;
+    rows.push(
+      `| ${r.scenario} | ${r.level} | ${ms(r.system.load.latencyMs.mean)} | ${ms(r.system.load.latencyMs.mean - h.gatewayMs)} | ${ms(own)} | ${ms(h.coalesceWaitMs)} | ` +
+        `${ms(h.callMs - h.counterMs)} | ${ms(h.counterMs - h.redisMs)} | ${ms(h.redisMs)} | ${h.batchSize.toFixed(1)} |`,
+    );
+  }
+  return rows.length > 2 ? rows.join("\n") : "";
+}
+
 export function markdownReport(result: BenchResult): string {
   const chosen = medianRepeats(result.levels);
   const m = result.machine;
@@ -135,6 +159,9 @@ export function markdownReport(result: BenchResult): string {
     "CPU during each system run (% of one core; the box has " + m.cpus + " cores = " + m.cpus * 100 + "%), and peak RSS:",
     "",
     usageTable(chosen),
+    ...(chosen.some((r) => r.hops)
+      ? ["", "Where a request's time went (means in ms, from the gateway's and the counter's own metrics during the system run):", "", hopsTable(chosen)]
+      : []),
     ...(result.settings.notes.length ? ["", ...result.settings.notes.map((n) => `- ${n}`)] : []),
     "",
   ].join("\n");

@@ -28,8 +28,9 @@ import {
   readCounters,
   sumOf,
 } from "./consistency.js";
+import { hopBreakdown, scrapeHops, type HopBreakdown } from "./hops.js";
 import { UsageSampler, type UsageReport } from "./procstat.js";
-import { cpuPerRequestUs, markdownReport, medianRepeats, resultsTable, SYSTEM_PROCESSES, type BenchResult, type ConsistencyRecord, type LevelRecord, type LoadSummary, type RunRecord } from "./report.js";
+import { cpuPerRequestUs, hopsTable, markdownReport, medianRepeats, resultsTable, SYSTEM_PROCESSES, type BenchResult, type ConsistencyRecord, type LevelRecord, type LoadSummary, type RunRecord } from "./report.js";
 import { BENCH_PORTS, INFRA, repoRoot, SERVICES, startSystem, type InfraName, type RunningSystem, type ServiceName } from "./system.js";
 import { runWrk, type LoadResult } from "./wrk.js";
 import { buildWorkload, isWrite, LEVELS, requestFile, SCENARIOS, type Level, type Workload } from "./workload.js";
@@ -246,6 +247,7 @@ async function main(): Promise<void> {
     const sysPids = system.pids;
     const ceilingPids = () => ({ ceiling: ceiling!.pid });
     const ceilingUrl = `http://127.0.0.1:${BENCH_PORTS.ceiling}`;
+    const metricsUrls = { gateway: `${system.gatewayUrl}/metrics`, counter: `http://127.0.0.1:${BENCH_PORTS.counterMetrics}/metrics` };
     const total = scenarios.length * levels.length * repeat;
     let done = 0;
 
@@ -269,8 +271,11 @@ async function main(): Promise<void> {
           let sys: Measured;
           let ceil: Measured;
           let consistency: ConsistencyRecord | undefined;
+          let hops: HopBreakdown | undefined;
           const runSystem = async () => {
+            const before = await scrapeHops(metricsUrls.gateway, metricsUrls.counter);
             sys = await measure(system!.gatewayUrl, wl, level, sysPids);
+            hops = hopBreakdown(scenario, before, await scrapeHops(metricsUrls.gateway, metricsUrls.counter));
             if (isWrite(scenario)) consistency = await checkConsistency(redis!, system!.gatewayUrl, wl, sys, sumOf(wl.expected) / level.requests);
           };
           const runCeiling = async () => {
@@ -296,6 +301,7 @@ async function main(): Promise<void> {
             ceiling: { load: loadSummary(ceil!.load), usage: ceil!.usage },
             ratio: Math.round(ratio * 1000) / 1000,
             consistency,
+            hops,
           };
           records.push(record);
           done++;
@@ -307,6 +313,13 @@ async function main(): Promise<void> {
               ` · cpu ${pctList(sys!.usage, ["gateway", "counter", "analytics", "redis", "kafka", "wrk"])} other ${Math.round(sys!.usage.otherCpuPercent)}%` +
               ` · CPU µs/request system ${Math.round(cpuPerRequestUs(record.system, SYSTEM_PROCESSES))} (gateway ${Math.round(cpuPerRequestUs(record.system, ["gateway"]))}), ceiling ${Math.round(cpuPerRequestUs(record.ceiling, ["ceiling"]))}`,
           );
+          if (hops) {
+            const f = (x: number) => x.toFixed(2);
+            log(
+              `  hops (ms): wrk mean ${f(l.latencyMs.mean)} = outside hooks ${f(l.latencyMs.mean - hops.gatewayMs)} + gateway own ${f(hops.gatewayMs - hops.coalesceWaitMs - hops.callMs)} ` +
+                `+ wait ${f(hops.coalesceWaitMs)} + call ${f(hops.callMs)} (transport ${f(hops.callMs - hops.counterMs)}, counter own ${f(hops.counterMs - hops.redisMs)}, redis ${f(hops.redisMs)}); ${hops.batchSize.toFixed(1)} requests per call`,
+            );
+          }
           if (consistency && !consistency.ok) log(`  consistency detail: ${JSON.stringify({ redis: consistency.redis, analytics: consistency.analytics })}`);
         }
       }
@@ -348,6 +361,8 @@ async function main(): Promise<void> {
   writeFileSync(join(resultsDir, `${stamp}.json`), JSON.stringify(result, null, 2) + "\n");
   writeFileSync(join(resultsDir, `${stamp}.md`), md);
   console.log("\n" + resultsTable(medianRepeats(records)) + "\n");
+  const hopRows = hopsTable(medianRepeats(records));
+  if (hopRows) console.log(hopRows + "\n");
   log(`results: bench/results/${stamp}.json and .md`);
   if (fullRun && !args["no-readme"]) updateReadme(md);
 }

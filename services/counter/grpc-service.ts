@@ -1,11 +1,16 @@
 import * as grpc from "@grpc/grpc-js";
 import type {
+  BatchCall,
+  BatchGetCountersResponse,
+  BatchReply,
   CounterServiceServer,
+  GetCounterRequest,
   IncrementCounterRequest,
   IncrementCounterResponse,
   OperationError,
 } from "../lib/gen/highgopress/counter/v1/counter.js";
 import { grpcError } from "../lib/grpc-server.js";
+import type { GrpcServerTelemetry } from "../lib/grpc-telemetry.js";
 import { storageFailure } from "../lib/storage-errors.js";
 import type { Logger } from "../lib/logger.js";
 import { incrementProblem, isValidId } from "../lib/validation.js";
@@ -17,7 +22,11 @@ export interface CounterServiceDeps {
   maxBatch: number;
   logger: Logger;
   onIncrements?: (ops: readonly IncrementOp[]) => void;
+  /** Measures and traces the calls carried by BatchCalls like unary calls of their method. */
+  telemetry?: GrpcServerTelemetry;
 }
+
+const SERVICE = "highgopress.counter.v1.CounterService";
 
 function toOp(req: IncrementCounterRequest, index?: number): IncrementOp {
   const problem = incrementProblem(req);
@@ -61,14 +70,14 @@ function toResponse(op: IncrementOp, result: OpResult, now: number, logger: Logg
 
 const traceparentOf = (metadata: grpc.Metadata) => String(metadata.get("traceparent")[0] ?? "");
 
-export function createCounterService({ store, maxBatch, logger, onIncrements }: CounterServiceDeps): CounterServiceServer {
-  async function increment(requests: readonly IncrementCounterRequest[], metadata: grpc.Metadata) {
+export function createCounterService({ store, maxBatch, logger, onIncrements, telemetry }: CounterServiceDeps): CounterServiceServer {
+  async function increment(requests: readonly IncrementCounterRequest[], traceparent: string) {
     if (requests.length > maxBatch) {
       throw grpcError(grpc.status.INVALID_ARGUMENT, `a batch holds at most ${maxBatch} operations, got ${requests.length}`);
     }
     const ops = requests.map((r, i) => toOp(r, requests.length > 1 ? i : undefined));
     if (ops.length === 0) return [];
-    const results = await store.increment(ops, traceparentOf(metadata));
+    const results = await store.increment(ops, traceparent);
     onIncrements?.(ops);
     const now = Date.now();
     return ops.map((op, i) => toResponse(op, results[i]!, now, logger));
@@ -80,9 +89,67 @@ export function createCounterService({ store, maxBatch, logger, onIncrements }: 
     if (!isValidId(q.counterType)) throw grpcError(grpc.status.INVALID_ARGUMENT, `${at}counter_type must be 1-128 characters of A-Z a-z 0-9 _ . -`);
   }
 
+  /** Every failure is a status: INVALID_ARGUMENT for the request, or the storage failure. */
+  const batchIncrement = (operations: readonly IncrementCounterRequest[], traceparent: string) =>
+    increment(operations, traceparent).then(
+      (results) => ({ results }),
+      (err: unknown) => Promise.reject(storageFailure(err, logger, "counter storage")),
+    );
+
+  const batchGet = (queries: readonly GetCounterRequest[]): Promise<BatchGetCountersResponse> =>
+    Promise.resolve()
+      .then(() => {
+        if (queries.length > maxBatch) throw grpcError(grpc.status.INVALID_ARGUMENT, `a batch holds at most ${maxBatch} queries`);
+        queries.forEach((q, i) => checkQuery(q, i));
+        return store.get(queries);
+      })
+      .then(
+        (values) => {
+          const now = Date.now();
+          return {
+            results: queries.map((q, i) => {
+              const v = values[i]!;
+              if (typeof v === "string") return { ...pick(q), currentValue: v, timestampMs: now, error: undefined };
+              return { ...pick(q), currentValue: "0", timestampMs: now, error: operationError(q, v) };
+            }),
+          };
+        },
+        (err: unknown) => Promise.reject(storageFailure(err, logger, "counter storage")),
+      );
+
+  const carried = {
+    increment: telemetry?.method(SERVICE, "BatchIncrementCounters"),
+    get: telemetry?.method(SERVICE, "BatchGetCounters"),
+  };
+  /** One call of a BatchCalls stream, answered as a reply that never rejects. */
+  function handleCarried(message: BatchCall): Promise<BatchReply> {
+    const { callId, traceparent, call } = message;
+    let handled: Promise<BatchReply>;
+    switch (call?.$case) {
+      case "increment": {
+        const operations = call.value.operations;
+        const run = () => batchIncrement(operations, traceparent);
+        handled = (carried.increment ? carried.increment.run(traceparent, run) : run()).then((value) => ({ callId, reply: { $case: "increment", value } }));
+        break;
+      }
+      case "get": {
+        const queries = call.value.queries;
+        const run = () => batchGet(queries);
+        handled = (carried.get ? carried.get.run(traceparent, run) : run()).then((value) => ({ callId, reply: { $case: "get", value } }));
+        break;
+      }
+      default:
+        handled = Promise.reject(grpcError(grpc.status.INVALID_ARGUMENT, "a batch call carries an increment or a get"));
+    }
+    return handled.catch((err: unknown) => {
+      const failure = storageFailure(err, logger, "counter storage");
+      return { callId, reply: { $case: "error", value: { code: failure.code, message: failure.details } } };
+    });
+  }
+
   return {
     incrementCounter(call, callback) {
-      increment([call.request], call.metadata).then(
+      increment([call.request], traceparentOf(call.metadata)).then(
         // A single call answers a refusal with its status: the caller has nothing else to read it from.
         (results) => {
           const error = results[0]!.error;
@@ -93,10 +160,7 @@ export function createCounterService({ store, maxBatch, logger, onIncrements }: 
       );
     },
     batchIncrementCounters(call, callback) {
-      increment(call.request.operations, call.metadata).then(
-        (results) => callback(null, { results }),
-        (err) => callback(storageFailure(err, logger, "counter storage")),
-      );
+      batchIncrement(call.request.operations, traceparentOf(call.metadata)).then((res) => callback(null, res), callback);
     },
     getCounter(call, callback) {
       Promise.resolve()
@@ -115,33 +179,14 @@ export function createCounterService({ store, maxBatch, logger, onIncrements }: 
         );
     },
     batchGetCounters(call, callback) {
-      const queries = call.request.queries;
-      Promise.resolve()
-        .then(() => {
-          if (queries.length > maxBatch) throw grpcError(grpc.status.INVALID_ARGUMENT, `a batch holds at most ${maxBatch} queries`);
-          queries.forEach((q, i) => checkQuery(q, i));
-          return store.get(queries);
-        })
-        .then(
-          (values) => {
-            const now = Date.now();
-            callback(null, {
-              results: queries.map((q, i) => {
-                const v = values[i]!;
-                if (typeof v === "string") return { ...pick(q), currentValue: v, timestampMs: now, error: undefined };
-                return { ...pick(q), currentValue: "0", timestampMs: now, error: operationError(q, v) };
-              }),
-            });
-          },
-          (err) => callback(storageFailure(err, logger, "counter storage")),
-        );
+      batchGet(call.request.queries).then((res) => callback(null, res), callback);
     },
     streamIncrements(call) {
       // Requests are applied as they arrive; answers are written in request order.
       let previous: Promise<void> = Promise.resolve();
       let failed = false;
       call.on("data", (request: { operations: IncrementCounterRequest[] }) => {
-        const result = increment(request.operations, call.metadata);
+        const result = increment(request.operations, traceparentOf(call.metadata));
         previous = previous.then(() =>
           result.then(
             (results) => {
@@ -159,6 +204,25 @@ export function createCounterService({ store, maxBatch, logger, onIncrements }: 
         previous.then(() => {
           if (!failed) call.end();
         });
+      });
+    },
+    batchCalls(call) {
+      // Calls are independent: each is answered when it is done, and a failed
+      // call is a reply, so the stream outlives storage outages. Once the
+      // caller half-closes, the stream ends after the last answer.
+      let inFlight = 0;
+      let ending = false;
+      call.on("data", (message: BatchCall) => {
+        inFlight++;
+        void handleCarried(message).then((reply) => {
+          inFlight--;
+          if (call.writable) call.write(reply);
+          if (ending && inFlight === 0) call.end();
+        });
+      });
+      call.on("end", () => {
+        ending = true;
+        if (inFlight === 0) call.end();
       });
     },
   };

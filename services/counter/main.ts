@@ -57,8 +57,8 @@ const grpcServer = await startGrpcServer(
     maxConnectionAgeMs: config.maxConnectionAgeMs,
     registry,
   },
-  (server) => {
-    server.addService(CounterServiceService, createCounterService({ store, maxBatch: config.maxBatch, logger, onIncrements: metrics.onIncrements }));
+  (server, grpcTelemetry) => {
+    server.addService(CounterServiceService, createCounterService({ store, maxBatch: config.maxBatch, logger, onIncrements: metrics.onIncrements, telemetry: grpcTelemetry }));
     return ["highgopress.counter.v1.CounterService"];
   },
 );

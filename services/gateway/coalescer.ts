@@ -27,7 +27,8 @@ export interface CoalescerOptions<Req, Res> {
    * calls can hold an item for several deadlines.
    */
   maxWaitMs?: number;
-  onBatch?: (size: number) => void;
+  /** `waitedMs`: the batch's items' waits in the queue, summed. */
+  onBatch?: (size: number, waitedMs: number) => void;
 }
 
 interface Waiter<Req, Res> {
@@ -91,7 +92,12 @@ export class Coalescer<Req, Res> {
     while (this.queue.length > 0 && this.inFlight < this.options.maxInFlight) {
       const batch = this.queue.splice(0, this.options.maxBatch);
       this.inFlight++;
-      this.options.onBatch?.(batch.length);
+      if (this.options.onBatch) {
+        const now = performance.now();
+        let waited = 0;
+        for (const w of batch) waited += now - w.queuedAt;
+        this.options.onBatch(batch.length, waited);
+      }
       let sent: Promise<Array<Res | Error>>;
       try {
         sent = this.options.send(batch.map((w) => w.item));

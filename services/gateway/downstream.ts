@@ -20,6 +20,7 @@ import { grpcError } from "../lib/grpc-server.js";
 import { grpcClientTelemetry, type ClientMethod, type ClientTrace } from "../lib/grpc-telemetry.js";
 import { activeParent, activeSpanContext, batchParent, tracingEnabled, type SpanContext } from "../lib/telemetry.js";
 import { BACKOFF, withRetry } from "../lib/retry.js";
+import { createBatchCalls, type CarriedCalls } from "./batch-calls.js";
 import { Coalescer } from "./coalescer.js";
 import { createBreaker, createBulkhead, isRetryable, type Breaker } from "./resilience.js";
 
@@ -33,7 +34,13 @@ export interface DownstreamOptions {
   /** Call slots of the read coalescer (default maxInFlight). */
   maxInFlightReads?: number;
   maxQueued: number;
-  onBatch?: (kind: "increment" | "get", size: number) => void;
+  /** `waitedMs`: how long the batch's items waited for a call slot, summed. */
+  onBatch?: (kind: "increment" | "get", size: number, waitedMs: number) => void;
+  /**
+   * How coalesced batches reach the counter: multiplexed on BatchCalls
+   * streams (default) or one unary call each.
+   */
+  counterCalls?: "stream" | "unary";
   /** Where client-side call metrics go (highgopress_grpc_client_handling_seconds). */
   registry?: Registry;
   /** Consecutive transport failures that open a downstream's circuit (default 5). */
@@ -70,21 +77,26 @@ type Unary<Req, Res> = (req: Req, md: grpc.Metadata, opts: Partial<grpc.CallOpti
 type Traced<T> = T & { trace?: SpanContext };
 const traceOf = (item: { trace?: SpanContext }) => item.trace;
 
-/** One unary call; measured (and traced under `traced`) when `rpc` is given. */
-function call<Req, Res>(
-  client: grpc.Client,
-  method: Unary<Req, Res>,
-  req: Req,
-  deadlineMs: number,
-  rpc?: ClientMethod,
-  traced?: ClientTrace,
-): Promise<Res> {
-  const invoke = (metadata: grpc.Metadata) =>
+/** A call that sends the metadata it is given (traceparent when traced). */
+type Invoke<Res> = (metadata: grpc.Metadata) => Promise<Res>;
+
+const unaryInvoke =
+  <Req, Res>(client: grpc.Client, method: Unary<Req, Res>, req: Req, deadlineMs: number): Invoke<Res> =>
+  (metadata) =>
     new Promise<Res>((resolve, reject) => {
       method.call(client, req, metadata, deadlineIn(deadlineMs), (err, res) => (err ? reject(err) : resolve(res)));
     });
-  return rpc ? rpc.call(invoke, traced) : invoke(new grpc.Metadata());
-}
+
+/** Measured (and traced under `traced`) when `rpc` is given. */
+const measuredCall = <Res>(invoke: Invoke<Res>, rpc?: ClientMethod, traced?: ClientTrace): Promise<Res> =>
+  rpc ? rpc.call(invoke, traced) : invoke(new grpc.Metadata());
+
+/** One unary call; measured (and traced under `traced`) when `rpc` is given. */
+const call = <Req, Res>(client: grpc.Client, method: Unary<Req, Res>, req: Req, deadlineMs: number, rpc?: ClientMethod, traced?: ClientTrace) =>
+  measuredCall(unaryInvoke(client, method, req, deadlineMs), rpc, traced);
+
+/** How long the gateway sends batches as unary calls after a counter refused the BatchCalls stream. */
+const STREAM_REFUSED_BACKOFF_MS = 60_000;
 
 /** A single call made for a traced request: a child of its span. */
 function parentTrace(): ClientTrace | undefined {
@@ -140,16 +152,43 @@ export function createDownstream(options: DownstreamOptions): Downstream {
     );
   };
 
+  const batchCalls = options.counterCalls === "unary" ? undefined : createBatchCalls({ open: () => counter.batchCalls() });
+  let streamRefusedUntil = 0;
+  /**
+   * A coalesced batch, measured as the unary method it stands for. A counter
+   * from before BatchCalls (during a rolling upgrade) answers UNIMPLEMENTED
+   * having handled nothing, so the batch goes again as the unary call.
+   */
+  const counterBatch = <K extends keyof CarriedCalls>(
+    kind: K,
+    value: CarriedCalls[K][0],
+    unary: Unary<CarriedCalls[K][0], CarriedCalls[K][1]>,
+    deadlineMs: number,
+    rpc: ClientMethod | undefined,
+    traced: ClientTrace | undefined,
+  ): Promise<CarriedCalls[K][1]> => {
+    const viaUnary = unaryInvoke(counter, unary, value, deadlineMs);
+    const invoke: Invoke<CarriedCalls[K][1]> = (metadata) => {
+      if (!batchCalls || Date.now() < streamRefusedUntil) return viaUnary(metadata);
+      return batchCalls.call(kind, value, deadlineMs, String(metadata.get("traceparent")[0] ?? "")).catch((err: unknown) => {
+        if ((err as grpc.ServiceError).code !== grpc.status.UNIMPLEMENTED) throw err;
+        streamRefusedUntil = Date.now() + STREAM_REFUSED_BACKOFF_MS;
+        return viaUnary(metadata);
+      });
+    };
+    return measuredCall(invoke, rpc, traced);
+  };
+
   const increments = new Coalescer<Traced<IncrementCounterRequest>, IncrementCounterResponse>({
     maxBatch: options.maxBatch,
     maxInFlight: options.maxInFlight,
     maxQueued: options.maxQueued,
     maxWaitMs: options.writeDeadlineMs,
-    onBatch: (n) => options.onBatch?.("increment", n),
+    onBatch: (n, waitedMs) => options.onBatch?.("increment", n, waitedMs),
     // Never retried: a batch whose answer was lost may have been applied.
     send: (operations) =>
       counterBreaker
-        .execute(() => call(counter, counter.batchIncrementCounters, { operations }, options.writeDeadlineMs, rpc.batchIncrement, batchTrace(operations)))
+        .execute(() => counterBatch("increment", { operations }, counter.batchIncrementCounters, options.writeDeadlineMs, rpc.batchIncrement, batchTrace(operations)))
         .then((r) => r.results.map(ownResult)),
   });
   const reads = new Coalescer<Traced<GetCounterRequest>, GetCounterResponse>({
@@ -157,11 +196,11 @@ export function createDownstream(options: DownstreamOptions): Downstream {
     maxInFlight: options.maxInFlightReads ?? options.maxInFlight,
     maxQueued: options.maxQueued,
     maxWaitMs: options.readDeadlineMs,
-    onBatch: (n) => options.onBatch?.("get", n),
+    onBatch: (n, waitedMs) => options.onBatch?.("get", n, waitedMs),
     send: (queries) => {
       const traced = batchTrace(queries);
       return retrying(options.readDeadlineMs, (leftMs) =>
-        counterBreaker.execute(() => call(counter, counter.batchGetCounters, { queries }, leftMs, rpc.batchGet, traced)),
+        counterBreaker.execute(() => counterBatch("get", { queries }, counter.batchGetCounters, leftMs, rpc.batchGet, traced)),
       ).then((r) => r.results.map(ownResult));
     },
   });
@@ -212,6 +251,7 @@ export function createDownstream(options: DownstreamOptions): Downstream {
     close() {
       clearInterval(timer);
       for (const k of keepers) k.stop();
+      batchCalls?.close();
       counter.close();
       analytics.close();
       for (const p of probes) p.client.close();

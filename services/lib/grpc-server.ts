@@ -4,7 +4,7 @@ import * as protoLoader from "@grpc/proto-loader";
 import { ReflectionService } from "@grpc/reflection";
 import { HealthImplementation } from "grpc-health-check";
 import type { Registry } from "prom-client";
-import { instrumentGrpcServer } from "./grpc-telemetry.js";
+import { instrumentGrpcServer, type GrpcServerTelemetry } from "./grpc-telemetry.js";
 
 const protoRoot = fileURLToPath(new URL("../../../proto", import.meta.url));
 
@@ -39,7 +39,7 @@ export interface GrpcServer {
  */
 export async function startGrpcServer(
   options: GrpcServerOptions,
-  register: (server: grpc.Server) => string[],
+  register: (server: grpc.Server, telemetry: GrpcServerTelemetry | undefined) => string[],
 ): Promise<GrpcServer> {
   const server = new grpc.Server({
     "grpc.max_connection_age_ms": options.maxConnectionAgeMs,
@@ -47,9 +47,9 @@ export async function startGrpcServer(
     "grpc.keepalive_time_ms": 30_000,
     "grpc.keepalive_permit_without_calls": 1,
   });
-  const uninstrument = options.registry ? instrumentGrpcServer(server, options.registry) : undefined;
-  const serviceNames = register(server);
-  uninstrument?.();
+  const instrumented = options.registry ? instrumentGrpcServer(server, options.registry) : undefined;
+  const serviceNames = register(server, instrumented?.telemetry);
+  instrumented?.uninstrument();
   const health = new HealthImplementation({ "": "NOT_SERVING" });
   health.addToServer(server);
   const definition = protoLoader.loadSync(options.protoFiles, {

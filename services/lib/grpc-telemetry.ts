@@ -60,12 +60,64 @@ const errorCode = (err: unknown): number => {
   return typeof code === "number" ? code : grpc.status.UNKNOWN;
 };
 
-/**
- * Makes the services added to `server` from now on measured and traced,
- * until the returned function is called (so health and reflection, added
- * after, are left alone).
- */
-export function instrumentGrpcServer(server: grpc.Server, registry: Registry): () => void {
+/** One server call from its arrival: `finish` records it once and ends its span. */
+interface ServerCall {
+  parent?: Context;
+  span?: Span;
+  finish(code: number, err?: unknown): void;
+}
+
+function beginServerCall(metrics: MethodMetrics, spanName: string, traceparent: string | undefined): ServerCall {
+  const started = performance.now();
+  const parent = traceparent === undefined || traceparent === "" ? undefined : sampledRemoteContext(traceparent);
+  const span = parent
+    ? getTracer().startSpan(
+        spanName,
+        { kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.service": metrics.service, "rpc.method": metrics.method } },
+        parent,
+      )
+    : undefined;
+  let done = false;
+  return {
+    parent,
+    span,
+    finish(code, err) {
+      if (done) return;
+      done = true;
+      if (span) {
+        span.setAttribute("rpc.grpc.status_code", code);
+        endSpan(span, code === grpc.status.OK ? undefined : err);
+      }
+      metrics.observe(code, (performance.now() - started) / 1000, span);
+    },
+  };
+}
+
+/** Runs `fn` inside the call's span when it has one. */
+const inCall = <T>(c: ServerCall, fn: () => T): T => (c.span ? context.with(trace.setSpan(c.parent!, c.span), fn) : fn());
+
+export interface ServerMethod {
+  /**
+   * Handles one call of this method that arrived as a message of a
+   * multiplexed stream, measured and traced exactly like a unary call of
+   * it: `traceparent` is what the unary call would carry in its metadata.
+   * A rejection's `code` is the call's status.
+   */
+  run<T>(traceparent: string, handle: () => Promise<T>): Promise<T>;
+}
+
+export interface GrpcServerTelemetry {
+  method(service: string, method: string): ServerMethod;
+}
+
+export interface InstrumentedServer {
+  telemetry: GrpcServerTelemetry;
+  /** Services added from now on are left alone (health, reflection). */
+  uninstrument(): void;
+}
+
+/** Makes the services added to `server` from now on measured and traced, until `uninstrument`. */
+export function instrumentGrpcServer(server: grpc.Server, registry: Registry): InstrumentedServer {
   const histogram = new LabeledHistogram({
     name: "highgopress_grpc_server_handling_seconds",
     help: "gRPC calls handled, by service, method and status code, and how long they took.",
@@ -84,46 +136,52 @@ export function instrumentGrpcServer(server: grpc.Server, registry: Registry): (
       const spanName = `${serviceName}/${methodName}`;
       const streaming = definition.responseStream;
       wrapped[key] = ((call: grpc.ServerUnaryCall<unknown, unknown>, callback?: grpc.sendUnaryData<unknown>) => {
-        const started = performance.now();
         const tp = call.metadata.get("traceparent")[0];
-        const parent = tp === undefined ? undefined : sampledRemoteContext(String(tp));
-        const span = parent
-          ? getTracer().startSpan(
-              spanName,
-              { kind: SpanKind.SERVER, attributes: { "rpc.system": "grpc", "rpc.service": serviceName, "rpc.method": methodName } },
-              parent,
-            )
-          : undefined;
-        let done = false;
-        const finish = (code: number, err?: unknown) => {
-          if (done) return;
-          done = true;
-          if (span) {
-            span.setAttribute("rpc.grpc.status_code", code);
-            endSpan(span, code === grpc.status.OK ? undefined : err);
-          }
-          metrics.observe(code, (performance.now() - started) / 1000, span);
-        };
-        const run = () => {
+        const c = beginServerCall(metrics, spanName, tp === undefined ? undefined : String(tp));
+        return inCall(c, () => {
           if (streaming) {
             const stream = call as unknown as NodeJS.EventEmitter;
-            stream.once("finish", () => finish(grpc.status.OK));
-            stream.once("error", (err: unknown) => finish(errorCode(err), err));
-            stream.once("cancelled", () => finish(grpc.status.CANCELLED));
+            stream.once("finish", () => c.finish(grpc.status.OK));
+            stream.once("error", (err: unknown) => c.finish(errorCode(err), err));
+            stream.once("cancelled", () => c.finish(grpc.status.CANCELLED));
             return (handler as (call: unknown) => void)(call);
           }
           return (handler as (call: unknown, cb: grpc.sendUnaryData<unknown>) => void)(call, (err, value, trailer, flags) => {
-            finish(err ? errorCode(err) : grpc.status.OK, err);
+            c.finish(err ? errorCode(err) : grpc.status.OK, err);
             callback!(err, value, trailer, flags);
           });
-        };
-        return span ? context.with(trace.setSpan(parent!, span), run) : run();
+        });
       }) as grpc.UntypedHandleCall;
     }
     addService(service, wrapped);
   };
-  return () => {
-    server.addService = addService;
+  return {
+    telemetry: {
+      method(service, method) {
+        const metrics = new MethodMetrics(histogram, service, method);
+        const spanName = `${service}/${method}`;
+        return {
+          run(traceparent, handle) {
+            const c = beginServerCall(metrics, spanName, traceparent);
+            return inCall(c, () =>
+              handle().then(
+                (value) => {
+                  c.finish(grpc.status.OK);
+                  return value;
+                },
+                (err: unknown) => {
+                  c.finish(errorCode(err), err);
+                  throw err;
+                },
+              ),
+            );
+          },
+        };
+      },
+    },
+    uninstrument: () => {
+      server.addService = addService;
+    },
   };
 }
 

@@ -7,9 +7,10 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { bucketHours, compareCounts, deltas, sumOf } from "../../bench/consistency.js";
 import { CEILING_BODIES } from "../../bench/ceiling.js";
+import { hopBreakdown, parseExposition } from "../../bench/hops.js";
 import { parseMachineTicks, parseRssKb, parseStatTicks } from "../../bench/procstat.js";
 import { areaOf } from "../../bench/profile-summary.js";
-import { consistencyCell, medianRepeats, resultsTable, type LevelRecord } from "../../bench/report.js";
+import { consistencyCell, hopsTable, medianRepeats, resultsTable, type LevelRecord } from "../../bench/report.js";
 import { parseListeners } from "../../bench/system.js";
 import { buildWorkload, LEVELS, requestFile, seedOf, threadQuota, ZIPF_IDS } from "../../bench/workload.js";
 import { summarize, type WrkRaw } from "../../bench/wrk.js";
@@ -215,5 +216,73 @@ describe("report", () => {
     assert.equal(areaOf("file:///x/node_modules/@grpc/grpc-js/build/src/call.js", "f"), "@grpc/grpc-js");
     assert.equal(areaOf("file:///work/main/dist/services/gateway/coalescer.js", "f"), "services/gateway/coalescer");
     assert.equal(areaOf("", "(garbage collector)"), "(garbage collector)");
+  });
+});
+
+describe("hop breakdown", () => {
+  // Two scrapes of the gateway's and the counter's /metrics around a run: 100 reads in 20 calls.
+  const gateway = (requests: number, httpSum: number, calls: number, callSum: number, waitSum: number) =>
+    parseExposition(
+      [
+        "# HELP highgopress_http_server_request_duration_seconds x",
+        `highgopress_http_server_request_duration_seconds_sum{method="GET",route="/api/v1/counter/:resource_id/:counter_type",status_code="200"} ${httpSum}`,
+        `highgopress_http_server_request_duration_seconds_count{method="GET",route="/api/v1/counter/:resource_id/:counter_type",status_code="200"} ${requests}`,
+        'highgopress_http_server_request_duration_seconds_count{method="GET",route="/metrics",status_code="200"} 3',
+        `highgopress_gateway_coalesced_batch_size_sum{kind="get"} ${requests}`,
+        `highgopress_gateway_coalesced_batch_size_count{kind="get"} ${calls}`,
+        `highgopress_gateway_coalesce_wait_seconds_total{kind="get"} ${waitSum}`,
+        `highgopress_grpc_client_handling_seconds_sum{grpc_service="highgopress.counter.v1.CounterService",grpc_method="BatchGetCounters",grpc_code="OK"} ${callSum}`,
+        `highgopress_grpc_client_handling_seconds_count{grpc_service="highgopress.counter.v1.CounterService",grpc_method="BatchGetCounters",grpc_code="OK"} ${calls}`,
+        "",
+      ].join("\n"),
+    );
+  const counter = (calls: number, handledSum: number, redisSum: number) =>
+    parseExposition(
+      [
+        `highgopress_grpc_server_handling_seconds_sum{grpc_service="highgopress.counter.v1.CounterService",grpc_method="BatchGetCounters",grpc_code="OK"} ${handledSum}`,
+        `highgopress_grpc_server_handling_seconds_count{grpc_service="highgopress.counter.v1.CounterService",grpc_method="BatchGetCounters",grpc_code="OK"} ${calls}`,
+        `highgopress_redis_command_duration_seconds_sum{command="mget"} ${redisSum}`,
+        `highgopress_redis_command_duration_seconds_count{command="mget"} ${calls}`,
+      ].join("\n"),
+    );
+  const before = { gateway: gateway(10, 0.01, 2, 0.002, 0.001), counter: counter(2, 0.001, 0.0005) };
+  const usage = { seconds: 1, processes: {}, machineCpuPercent: 0, otherCpuPercent: 0 };
+  const load = (mean: number) => ({
+    requests: 100, ok: 100, non2xx: 0, socketErrors: 0, errors: 0, seconds: 1, qps: 100, latencyMs: { mean, p50: mean, p90: mean, p99: mean, p999: mean, max: mean }, complete: true,
+  });
+  const after = { gateway: gateway(110, 0.21, 22, 0.022, 0.011), counter: counter(22, 0.011, 0.0065) };
+
+  it("gives each hop's mean over the run from the scrapes' differences", () => {
+    const h = hopBreakdown("read", before, after)!;
+    assert.equal(h.route, "/api/v1/counter/:resource_id/:counter_type");
+    assert.equal(h.requests, 100);
+    assert.equal(h.calls, 20);
+    assert.equal(h.batchSize, 5);
+    const close = (actual: number, expected: number) => assert.ok(Math.abs(actual - expected) < 1e-9, `${actual} ≠ ${expected}`);
+    close(h.gatewayMs, 2); // 0.2 s over 100 requests
+    close(h.coalesceWaitMs, 0.1); // 0.01 s over 100 items
+    close(h.callMs, 1); // 0.02 s over 20 calls
+    close(h.counterMs, 0.5);
+    close(h.redisMs, 0.3);
+    assert.equal(hopBreakdown("health", before, after), undefined);
+  });
+
+  it("renders the split of wrk's mean latency", () => {
+    const h = hopBreakdown("read", before, after)!;
+    const r: LevelRecord = {
+      scenario: "read",
+      level: "L1",
+      requests: 100,
+      connections: 10,
+      repeat: 1,
+      counterType: "like",
+      ratio: 0.3,
+      system: { load: load(3), usage },
+      ceiling: { load: load(1), usage },
+      hops: h,
+    };
+    // 3 ms = 1 outside + 0.9 gateway own + 0.1 wait + (0.5 transport + 0.2 counter own + 0.3 Redis)
+    assert.match(hopsTable([r]), /\| read \| L1 \| 3\.00 \| 1\.00 \| 0\.90 \| 0\.10 \| 0\.50 \| 0\.20 \| 0\.30 \| 5\.0 \|/);
+    assert.equal(hopsTable([{ ...r, hops: undefined }]), "");
   });
 });

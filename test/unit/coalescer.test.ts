@@ -116,3 +116,32 @@ test("drained resolves once nothing is queued or in flight", async () => {
   await d;
   assert.equal(drained, true);
 });
+
+test("onBatch reports each batch's size and its items' summed wait for a call slot", async () => {
+  const reported: Array<[number, number]> = [];
+  const calls: Array<ReturnType<typeof deferred<number[]>>> = [];
+  const c = new Coalescer<number, number>({
+    maxBatch: 100,
+    maxInFlight: 1,
+    maxQueued: 100,
+    onBatch: (size, waitedMs) => reported.push([size, waitedMs]),
+    send: (items) => {
+      const done = deferred<number[]>();
+      calls.push(done);
+      return done.promise;
+    },
+  });
+  const first = c.submit(1);
+  await new Promise((r) => setImmediate(r));
+  const rest = [2, 3].map((n) => c.submit(n));
+  await new Promise((r) => setTimeout(r, 50));
+  calls[0]!.resolve([1]);
+  await first;
+  await new Promise((r) => setImmediate(r));
+  calls[1]!.resolve([2, 3]);
+  await Promise.all(rest);
+  assert.deepEqual(reported.map(([size]) => size), [1, 2]);
+  assert.ok(reported[0]![1] < 20, `a lone item waits for nothing, reported ${reported[0]![1]} ms`);
+  // Two items each waited the ~50 ms the first call was in flight.
+  assert.ok(reported[1]![1] >= 2 * 45 && reported[1]![1] < 2 * 1_000, `summed wait ${reported[1]![1]} ms`);
+});
