@@ -56,7 +56,6 @@ interface Stream {
   pending: Map<number, Pending>;
   calls: number;
   openedAt: number;
-  done: boolean;
 }
 
 export function createBatchCalls({ open, callsPerStream = 200, streamAgeMs = 1_000 }: BatchCallsOptions): BatchCalls {
@@ -64,7 +63,6 @@ export function createBatchCalls({ open, callsPerStream = 200, streamAgeMs = 1_0
   let lastId = 0;
 
   const fail = (s: Stream, err: unknown) => {
-    s.done = true;
     if (current === s) current = undefined;
     for (const p of s.pending.values()) {
       clearTimeout(p.timer);
@@ -74,7 +72,7 @@ export function createBatchCalls({ open, callsPerStream = 200, streamAgeMs = 1_0
   };
 
   const start = (): Stream => {
-    const s: Stream = { duplex: open(), pending: new Map(), calls: 0, openedAt: performance.now(), done: false };
+    const s: Stream = { duplex: open(), pending: new Map(), calls: 0, openedAt: performance.now() };
     // Retired by age even when no further call comes, so an idle gateway holds no stream open
     // (a counter shutting down waits for its open streams).
     setTimeout(() => {
