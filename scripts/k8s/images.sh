@@ -157,8 +157,10 @@ prune_app_archives() {
   local glob keep
   for glob in "localhost_highgopress_*.tar 4" "highgopress_*.tar 2"; do
     keep=${glob#* }
+    # On a fresh machine a kind may have no archive yet: ls of nothing would fail the build.
+    compgen -G "$ARCHIVES/${glob% *}" >/dev/null || continue
     # shellcheck disable=SC2012,SC2086 # names are ours: no spaces or newlines
-    ls -t "$ARCHIVES"/${glob% *} 2>/dev/null | tail -n +$((keep + 1)) | xargs -r rm -f
+    ls -t "$ARCHIVES"/${glob% *} | tail -n +$((keep + 1)) | xargs -r rm -f
   done
 }
 
