@@ -103,6 +103,27 @@ export function hopBreakdown(scenario: Scenario, before: HopSnapshot, after: Hop
   };
 }
 
+/** wrk's mean latency split into hops that add up to it, in ms per request. */
+export interface HopSplit {
+  outsideHooks: number;
+  gatewayOwn: number;
+  coalesceWait: number;
+  transport: number;
+  counterOwn: number;
+  redis: number;
+}
+
+export function splitMean(wrkMeanMs: number, h: HopBreakdown): HopSplit {
+  return {
+    outsideHooks: wrkMeanMs - h.gatewayMs,
+    gatewayOwn: h.gatewayMs - h.coalesceWaitMs - h.callMs,
+    coalesceWait: h.coalesceWaitMs,
+    transport: h.callMs - h.counterMs,
+    counterOwn: h.counterMs - h.redisMs,
+    redis: h.redisMs,
+  };
+}
+
 export async function scrapeHops(gatewayMetricsUrl: string, counterMetricsUrl: string): Promise<HopSnapshot> {
   const read = async (url: string) => parseExposition(await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text());
   const [gateway, counter] = await Promise.all([read(gatewayMetricsUrl), read(counterMetricsUrl)]);

@@ -2,7 +2,7 @@
  * Result records and their markdown tables, pure.
  */
 import type { KeyComparison } from "./consistency.js";
-import type { HopBreakdown } from "./hops.js";
+import { splitMean, type HopBreakdown } from "./hops.js";
 import type { UsageReport } from "./procstat.js";
 import type { LoadResult } from "./wrk.js";
 import type { Scenario } from "./workload.js";
@@ -133,12 +133,12 @@ export function hopsTable(records: readonly LevelRecord[]): string {
     "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|",
   ];
   for (const r of records) {
-    const h = r.hops;
-    if (!h) continue;
-    const own = h.gatewayMs - h.coalesceWaitMs - h.callMs;
+    if (!r.hops) continue;
+    const mean = r.system.load.latencyMs.mean;
+    const x = splitMean(mean, r.hops);
     rows.push(
-      `| ${r.scenario} | ${r.level} | ${ms(r.system.load.latencyMs.mean)} | ${ms(r.system.load.latencyMs.mean - h.gatewayMs)} | ${ms(own)} | ${ms(h.coalesceWaitMs)} | ` +
-        `${ms(h.callMs - h.counterMs)} | ${ms(h.counterMs - h.redisMs)} | ${ms(h.redisMs)} | ${h.batchSize.toFixed(1)} |`,
+      `| ${r.scenario} | ${r.level} | ${ms(mean)} | ${ms(x.outsideHooks)} | ${ms(x.gatewayOwn)} | ${ms(x.coalesceWait)} | ` +
+        `${ms(x.transport)} | ${ms(x.counterOwn)} | ${ms(x.redis)} | ${r.hops.batchSize.toFixed(1)} |`,
     );
   }
   return rows.length > 2 ? rows.join("\n") : "";

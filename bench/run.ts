@@ -28,7 +28,7 @@ import {
   readCounters,
   sumOf,
 } from "./consistency.js";
-import { hopBreakdown, scrapeHops, type HopBreakdown } from "./hops.js";
+import { hopBreakdown, scrapeHops, splitMean, type HopBreakdown } from "./hops.js";
 import { UsageSampler, type UsageReport } from "./procstat.js";
 import { cpuPerRequestUs, hopsTable, markdownReport, medianRepeats, resultsTable, SYSTEM_PROCESSES, type BenchResult, type ConsistencyRecord, type LevelRecord, type LoadSummary, type RunRecord } from "./report.js";
 import { BENCH_PORTS, INFRA, repoRoot, SERVICES, startSystem, type InfraName, type RunningSystem, type ServiceName } from "./system.js";
@@ -315,9 +315,10 @@ async function main(): Promise<void> {
           );
           if (hops) {
             const f = (x: number) => x.toFixed(2);
+            const x = splitMean(l.latencyMs.mean, hops);
             log(
-              `  hops (ms): wrk mean ${f(l.latencyMs.mean)} = outside hooks ${f(l.latencyMs.mean - hops.gatewayMs)} + gateway own ${f(hops.gatewayMs - hops.coalesceWaitMs - hops.callMs)} ` +
-                `+ wait ${f(hops.coalesceWaitMs)} + call ${f(hops.callMs)} (transport ${f(hops.callMs - hops.counterMs)}, counter own ${f(hops.counterMs - hops.redisMs)}, redis ${f(hops.redisMs)}); ${hops.batchSize.toFixed(1)} requests per call`,
+              `  hops (ms): wrk mean ${f(l.latencyMs.mean)} = outside hooks ${f(x.outsideHooks)} + gateway own ${f(x.gatewayOwn)} ` +
+                `+ wait ${f(x.coalesceWait)} + call ${f(hops.callMs)} (transport ${f(x.transport)}, counter own ${f(x.counterOwn)}, redis ${f(x.redis)}); ${hops.batchSize.toFixed(1)} requests per call`,
             );
           }
           if (consistency && !consistency.ok) log(`  consistency detail: ${JSON.stringify({ redis: consistency.redis, analytics: consistency.analytics })}`);

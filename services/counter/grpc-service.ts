@@ -10,7 +10,7 @@ import type {
   OperationError,
 } from "../lib/gen/highgopress/counter/v1/counter.js";
 import { grpcError } from "../lib/grpc-server.js";
-import type { GrpcServerTelemetry } from "../lib/grpc-telemetry.js";
+import type { GrpcServerTelemetry, ServerMethod } from "../lib/grpc-telemetry.js";
 import { storageFailure } from "../lib/storage-errors.js";
 import type { Logger } from "../lib/logger.js";
 import { incrementProblem, isValidId } from "../lib/validation.js";
@@ -121,6 +121,7 @@ export function createCounterService({ store, maxBatch, logger, onIncrements, te
     increment: telemetry?.method(SERVICE, "BatchIncrementCounters"),
     get: telemetry?.method(SERVICE, "BatchGetCounters"),
   };
+  const measured = <T>(method: ServerMethod | undefined, traceparent: string, run: () => Promise<T>) => (method ? method.run(traceparent, run) : run());
   /** One call of a BatchCalls stream, answered as a reply that never rejects. */
   function handleCarried(message: BatchCall): Promise<BatchReply> {
     const { callId, traceparent, call } = message;
@@ -128,14 +129,15 @@ export function createCounterService({ store, maxBatch, logger, onIncrements, te
     switch (call?.$case) {
       case "increment": {
         const operations = call.value.operations;
-        const run = () => batchIncrement(operations, traceparent);
-        handled = (carried.increment ? carried.increment.run(traceparent, run) : run()).then((value) => ({ callId, reply: { $case: "increment", value } }));
+        handled = measured(carried.increment, traceparent, () => batchIncrement(operations, traceparent)).then((value) => ({
+          callId,
+          reply: { $case: "increment", value },
+        }));
         break;
       }
       case "get": {
         const queries = call.value.queries;
-        const run = () => batchGet(queries);
-        handled = (carried.get ? carried.get.run(traceparent, run) : run()).then((value) => ({ callId, reply: { $case: "get", value } }));
+        handled = measured(carried.get, traceparent, () => batchGet(queries)).then((value) => ({ callId, reply: { $case: "get", value } }));
         break;
       }
       default:
