@@ -1,7 +1,8 @@
 /**
  * What each Kafka codec costs per counter event, in process: a payload of
- * 1,000 CounterEvents as the outbox relay produces them (distinct resources,
- * one counter type) compressed and decompressed with the codecs the services
+ * 1,000 per-key CounterEvents (distinct resources, one counter type; a batch
+ * event carries the same fields per counter, less the id and timestamp)
+ * compressed and decompressed with the codecs the services
  * register (services/lib/kafka-codecs.ts), median of `--rounds` rounds.
  *
  *   node dist/bench/kafka-codecs.js [--rounds 200]

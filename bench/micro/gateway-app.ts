@@ -22,6 +22,7 @@ const answered: Downstream = {
     timestampMs: 0,
     error: undefined,
   }),
+  incrementAll: (ops) => Promise.all(ops.map((op) => answered.increment(op))),
   incrementIdempotent: (op) => answered.increment(op),
   get: () => Promise.reject(new Error("not benchmarked")),
   top: () => Promise.reject(new Error("not benchmarked")),

@@ -1,5 +1,5 @@
 import type { Result } from "ioredis";
-import type { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
+import type { CounterBatchEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
 import type { Redis } from "../lib/redis.js";
 import { countKey, rankKey, sumKey } from "./buckets.js";
 
@@ -7,31 +7,69 @@ import { countKey, rankKey, sumKey } from "./buckets.js";
  * Applies counter events to the hourly buckets, idempotently: an event id is
  * remembered (for longer than Kafka keeps a record) and a redelivered event
  * changes nothing. The whole call is one atomic script, so a crash leaves
- * either all or none of a chunk applied.
+ * either all or none of a chunk applied. A per-key CounterEvent arrives here
+ * as a batch event of one counter.
  */
-// KEYS: per event: seen marker, rank bucket, count bucket, exact sum bucket.
-// ARGV: seen ttl, bucket ttl, then per event: resource_id, delta, increment_count.
-// A chunk's events share a few hour buckets: each bucket's TTL is set once per call, not per event.
-// The exact sum can only overflow int64 if a counter swept most of the range
-// within the hour; that sum is then left as it was (pcall) rather than
-// failing the chunk, and the ranking score still moves.
+// KEYS: per event its seen marker, then per bucket (counter type × hour) its
+// rank, count and exact sum keys.
+// ARGV: seen ttl, bucket ttl, number of events, then per event: its number of
+// counters, then per counter: bucket (1-based), resource_id, delta, increment_count.
+// The new events' counters are summed per bucket and resource first: one
+// ZINCRBY pair and one HINCRBY per resource and bucket of the chunk, however
+// many events name it, and each touched bucket's TTL is set once.
+// The exact sums stay exact: a delta a double cannot add exactly goes to
+// HINCRBY on its own. A sum can only overflow int64 if a counter swept most
+// of the range within the hour; it is then left as it was (pcall) rather
+// than failing the chunk, and the ranking score still moves.
 const APPLY_SCRIPT = `
+local events = tonumber(ARGV[3])
+local a = 4
 local applied = 0
-local touched = {}
-for i = 1, #KEYS / 4 do
-  local k = 4 * i
-  if redis.call('SET', KEYS[k - 3], '1', 'NX', 'EX', ARGV[1]) then
-    local a = 3 * i
-    redis.call('ZINCRBY', KEYS[k - 2], ARGV[a + 1], ARGV[a])
-    redis.call('ZINCRBY', KEYS[k - 1], ARGV[a + 2], ARGV[a])
-    redis.pcall('HINCRBY', KEYS[k], ARGV[a], ARGV[a + 1])
-    touched[KEYS[k - 2]] = true
-    touched[KEYS[k - 1]] = true
-    touched[KEYS[k]] = true
+local score, count, sum = {}, {}, {}
+local EXACT = 9007199254740992
+for i = 1, events do
+  local n = tonumber(ARGV[a])
+  a = a + 1
+  local new = redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1])
+  if new then
     applied = applied + 1
+    for j = 1, n do
+      local b = tonumber(ARGV[a])
+      local r = ARGV[a + 1]
+      local d = tonumber(ARGV[a + 2])
+      local s = score[b]
+      if not s then
+        s = {}
+        score[b] = s
+        count[b] = {}
+        sum[b] = {}
+      end
+      s[r] = (s[r] or 0) + d
+      count[b][r] = (count[b][r] or 0) + tonumber(ARGV[a + 3])
+      local t = (sum[b][r] or 0) + d
+      if math.abs(d) < EXACT and math.abs(t) < EXACT then
+        sum[b][r] = t
+      else
+        sum[b][r] = sum[b][r] or 0
+        redis.pcall('HINCRBY', KEYS[events + 3 * b], r, ARGV[a + 2])
+      end
+      a = a + 4
+    end
+  else
+    a = a + 4 * n
   end
 end
-for key in pairs(touched) do redis.call('EXPIRE', key, ARGV[2]) end
+for b, s in pairs(score) do
+  local rank, counts, sums = KEYS[events + 3 * b - 2], KEYS[events + 3 * b - 1], KEYS[events + 3 * b]
+  for r, v in pairs(s) do
+    redis.call('ZINCRBY', rank, string.format('%.17g', v), r)
+    redis.call('ZINCRBY', counts, string.format('%d', count[b][r]), r)
+    redis.pcall('HINCRBY', sums, r, string.format('%d', sum[b][r]))
+  end
+  redis.call('EXPIRE', rank, ARGV[2])
+  redis.call('EXPIRE', counts, ARGV[2])
+  redis.call('EXPIRE', sums, ARGV[2])
+end
 return applied
 `;
 
@@ -43,7 +81,7 @@ declare module "ioredis" {
 
 export interface EventApplier {
   /** Returns how many events were new (the rest were duplicates). */
-  apply(events: readonly CounterEvent[]): Promise<number>;
+  apply(events: readonly CounterBatchEvent[]): Promise<number>;
 }
 
 export function createEventApplier(redis: Redis, options: { dedupTtlSeconds: number; bucketTtlSeconds: number }): EventApplier {
@@ -51,11 +89,21 @@ export function createEventApplier(redis: Redis, options: { dedupTtlSeconds: num
   return {
     async apply(events) {
       if (events.length === 0) return 0;
-      const keys: string[] = [];
-      const args: (string | number)[] = [options.dedupTtlSeconds, options.bucketTtlSeconds];
+      const keys: string[] = events.map((e) => `seen:${e.eventId}`);
+      const args: (string | number)[] = [options.dedupTtlSeconds, options.bucketTtlSeconds, events.length];
+      const buckets = new Map<string, number>();
       for (const e of events) {
-        keys.push(`seen:${e.eventId}`, rankKey(e.counterType, e.timestampMs), countKey(e.counterType, e.timestampMs), sumKey(e.counterType, e.timestampMs));
-        args.push(e.resourceId, e.delta, e.incrementCount);
+        args.push(e.counters.length);
+        for (const c of e.counters) {
+          const rank = rankKey(c.counterType, e.timestampMs);
+          let bucket = buckets.get(rank);
+          if (bucket === undefined) {
+            bucket = buckets.size + 1;
+            buckets.set(rank, bucket);
+            keys.push(rank, countKey(c.counterType, e.timestampMs), sumKey(c.counterType, e.timestampMs));
+          }
+          args.push(bucket, c.resourceId, c.delta, c.incrementCount);
+        }
       }
       return redis.hgpApplyEvents(keys.length, ...keys, ...args);
     },

@@ -1,5 +1,6 @@
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from "kafkajs";
-import { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
+import { BATCH_EVENT_TYPE, EVENT_TYPE_HEADER } from "../lib/counter-events.js";
+import { CounterBatchEvent, CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
 import { ensureTopic, sleep } from "../lib/kafka.js";
 import { UNDECODABLE_HEADER } from "../lib/kafka-undecodable.js";
 import { BACKOFF, backoffMs } from "../lib/retry.js";
@@ -20,7 +21,7 @@ export interface EventConsumerOptions {
    */
   sessionTimeoutMs?: number;
   applier: EventApplier;
-  /** Events per Redis script call. */
+  /** Counters (and at most as many messages) per Redis script call. */
   chunkSize: number;
   logger: Logger;
   onApplied?: (applied: number, duplicates: number) => void;
@@ -47,34 +48,45 @@ interface Rejected {
   reason: UndecodableReason;
 }
 
+const validCounter = (c: { resourceId: string; counterType: string; incrementCount: number }) =>
+  isValidId(c.resourceId) && isValidId(c.counterType) && c.incrementCount >= 1;
+
 /**
- * A counter event, or why the message is not one. Protobuf decodes many
+ * A counter event as one batch event (a per-key CounterEvent is a batch of
+ * one counter), or why the message is not one. Protobuf decodes many
  * foreign payloads without an error (a JSON object can read as unknown
  * fields), so a decoded event must also carry what every real one has.
  */
-export function decodeEvent(value: Buffer | null): CounterEvent | UndecodableReason {
+export function decodeEvent(value: Buffer | null, eventType?: string): CounterBatchEvent | UndecodableReason {
   if (!value || value.length === 0) return "empty";
-  let event: CounterEvent;
+  if (eventType !== undefined && eventType !== BATCH_EVENT_TYPE) return "not_counter_event";
   try {
-    event = CounterEvent.decode(value);
+    if (eventType === BATCH_EVENT_TYPE) {
+      const batch = CounterBatchEvent.decode(value);
+      const valid = batch.eventId !== "" && batch.timestampMs > 0 && batch.counters.length > 0 && batch.counters.every(validCounter);
+      return valid ? batch : "not_counter_event";
+    }
+    const { eventId, timestampMs, resourceId, counterType, delta, incrementCount, newValue } = CounterEvent.decode(value);
+    if (eventId === "" || timestampMs <= 0 || !validCounter({ resourceId, counterType, incrementCount })) return "not_counter_event";
+    return { eventId, timestampMs, counters: [{ resourceId, counterType, delta, incrementCount, newValue }] };
   } catch {
     return "not_counter_event";
   }
-  const valid = event.eventId !== "" && isValidId(event.resourceId) && isValidId(event.counterType) && event.incrementCount >= 1 && event.timestampMs > 0;
-  return valid ? event : "not_counter_event";
+}
+
+function headerString(message: KafkaMessage, name: string): string | undefined {
+  const header = message.headers?.[name];
+  return header === undefined ? undefined : String(Array.isArray(header) ? header[0] : header);
 }
 
 /** A counter event, or why the message is not one (including a stand-in for an unreadable batch). */
-function classify(message: KafkaMessage): CounterEvent | UndecodableReason {
+function classify(message: KafkaMessage): CounterBatchEvent | UndecodableReason {
   if (message.headers?.[UNDECODABLE_HEADER] !== undefined) return "undecodable_batch";
-  return decodeEvent(message.value);
+  return decodeEvent(message.value, headerString(message, EVENT_TYPE_HEADER));
 }
 
 /** What the guarded codec said about an unreadable batch, for the log line. */
-function batchError(message: KafkaMessage): string | undefined {
-  const header = message.headers?.[UNDECODABLE_HEADER];
-  return header === undefined ? undefined : String(Array.isArray(header) ? header[0] : header);
-}
+const batchError = (message: KafkaMessage) => headerString(message, UNDECODABLE_HEADER);
 
 interface OffsetRange {
   reason: UndecodableReason;
@@ -103,9 +115,8 @@ function offsetRanges(rejected: readonly Rejected[]): OffsetRange[] {
 
 /** The sampled trace context a message carries in its traceparent header, if any. */
 function messageTrace(message: KafkaMessage) {
-  const header = message.headers?.traceparent;
-  if (header === undefined) return undefined;
-  return parseTraceparent(String(Array.isArray(header) ? header[0] : header));
+  const header = headerString(message, "traceparent");
+  return header === undefined ? undefined : parseTraceparent(header);
 }
 
 /**
@@ -191,14 +202,20 @@ export function createEventConsumer(options: EventConsumerOptions): EventConsume
 
   async function handleBatch({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }: EachBatchPayload) {
     const messages = batch.messages;
-    for (let i = 0; i < messages.length && isRunning() && !isStale(); i += options.chunkSize) {
-      const chunk = messages.slice(i, i + options.chunkSize);
-      const events: CounterEvent[] = [];
+    for (let i = 0; i < messages.length && isRunning() && !isStale(); ) {
+      const chunk: KafkaMessage[] = [];
+      const events: CounterBatchEvent[] = [];
       const rejected: Rejected[] = [];
-      for (const message of chunk) {
+      for (let counters = 0; i < messages.length && counters < options.chunkSize && chunk.length < options.chunkSize; ) {
+        const message = messages[i++]!;
+        chunk.push(message);
         const decoded = classify(message);
-        if (typeof decoded === "string") rejected.push({ message, reason: decoded });
-        else events.push(decoded);
+        if (typeof decoded === "string") {
+          rejected.push({ message, reason: decoded });
+        } else {
+          events.push(decoded);
+          counters += decoded.counters.length;
+        }
       }
       const span = traceChunk(chunk, batch.topic, batch.partition);
       const apply = () => timeApply.time(() => options.applier.apply(events), { "highgopress.events": events.length });

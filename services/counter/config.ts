@@ -1,6 +1,7 @@
 import { EnvReader, readBackendSettings, readLogLevel, type EnvSource } from "../lib/config.js";
 import { COMPRESSIONS } from "../lib/kafka-codecs.js";
 import { readTelemetrySettings } from "../lib/telemetry.js";
+import { EVENT_FORMATS } from "./store.js";
 
 export function loadCounterConfig(source: EnvSource = process.env) {
   const env = new EnvReader(source);
@@ -11,6 +12,8 @@ export function loadCounterConfig(source: EnvSource = process.env) {
     grpcPort: env.port("COUNTER_GRPC_PORT", 9001),
     metricsPort: env.port("METRICS_PORT", 9101),
     outboxStream: env.string("OUTBOX_STREAM", "outbox:counter-events"),
+    // per-key for the first step of an upgrade from a release before batch events: its analytics reads only those.
+    eventFormat: env.oneOf("OUTBOX_EVENT_FORMAT", "batch", EVENT_FORMATS),
     outboxBatch: env.int("OUTBOX_RELAY_BATCH", 1_000, { min: 1, max: 10_000 }),
     // Off by default: an analytics of an older version (or another consumer of the topic) may not read every codec.
     kafkaCompression: env.oneOf("KAFKA_COMPRESSION", "none", COMPRESSIONS),

@@ -30,7 +30,7 @@ const metrics = createCounterMetrics(registry, counterTypeLabeler(config.metrics
   outboxBacklog(redis, config.outboxStream),
 );
 
-const store = createCounterStore({ redis, outboxStream: config.outboxStream, idempotencyTtlSeconds: config.idempotencyTtlSeconds, redisMetrics });
+const store = createCounterStore({ redis, outboxStream: config.outboxStream, eventFormat: config.eventFormat, idempotencyTtlSeconds: config.idempotencyTtlSeconds, redisMetrics });
 const relay = createOutboxRelay({
   redis: relayRedis,
   kafka: createKafka({ brokers: config.kafkaBrokers, clientId: "highgopress-counter" }, logger),

@@ -32,7 +32,7 @@ export function createCounterMetrics(
   });
   const publishDuration = new Histogram({
     name: "highgopress_kafka_publish_duration_seconds",
-    help: "Kafka produce calls of the outbox relay (one per relay batch, acks=all), from send to acknowledgement.",
+    help: "Kafka produce time of one relay batch (acks=all, one request per 512 KiB of events), from send to acknowledgement.",
     buckets: [...LATENCY_BUCKETS],
     registers: [registry],
   });

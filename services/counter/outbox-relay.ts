@@ -1,12 +1,15 @@
 import { hostname } from "node:os";
 import type { CompressionTypes, Kafka, Message } from "kafkajs";
-import { CounterEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
 import { ensureTopic, sleep } from "../lib/kafka.js";
 import { BACKOFF, backoffMs } from "../lib/retry.js";
 import type { Logger } from "../lib/logger.js";
 import type { Redis } from "../lib/redis.js";
 import { untimed, type RedisMetrics } from "../lib/redis-metrics.js";
 import { batchParent, endSpan, formatTraceparent, getTracer, parseTraceparent, SpanKind, tracingEnabled, type Span } from "../lib/telemetry.js";
+import { byteRuns, entryTraceparent, toKafkaMessage, type StreamEntry } from "./outbox-entry.js";
+
+/** Values per produce request; far below the broker's 1 MiB record batch limit. */
+const PRODUCE_BYTES = 512 * 1024;
 
 /**
  * Moves outbox entries (written atomically with the increments) to Kafka.
@@ -44,8 +47,6 @@ export interface OutboxRelayOptions {
   redisMetrics?: RedisMetrics;
 }
 
-type StreamEntry = [id: string, fields: string[]];
-
 export interface OutboxRelay {
   start(): void;
   /** Stops after the batch in hand is published (or left pending). */
@@ -58,12 +59,6 @@ export async function outboxBacklog(redis: Redis, stream: string): Promise<{ len
   const oldestId = first[0]?.[0];
   const oldestMs = oldestId ? Number(oldestId.split("-")[0]) : Date.now();
   return { length, oldestAgeSeconds: Math.max(0, (Date.now() - oldestMs) / 1000) };
-}
-
-/** The traceparent an outbox entry was written under (the counter's Redis script span), if any. */
-export function entryTraceparent(fields: readonly string[]): string | undefined {
-  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === "tp") return fields[i + 1] || undefined;
-  return undefined;
 }
 
 /**
@@ -108,32 +103,13 @@ function tracePublish(entries: StreamEntry[], messages: Message[], topic: string
     const tp = m.headers?.traceparent;
     if (typeof tp !== "string") continue;
     if (seen.has(tp)) {
-      m.headers = undefined;
+      delete m.headers!.traceparent;
       continue;
     }
     seen.add(tp);
     if (tp.startsWith(prefix)) m.headers!.traceparent = own;
   }
   return span;
-}
-
-export function toKafkaMessage(id: string, fields: readonly string[]): Message {
-  const f: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]!] = fields[i + 1]!;
-  const event = CounterEvent.encode({
-    eventId: id,
-    resourceId: f.r ?? "",
-    counterType: f.t ?? "",
-    delta: Number(f.d ?? 0),
-    incrementCount: Number(f.n ?? 0),
-    newValue: f.v ?? "0",
-    timestampMs: Number(f.ts ?? 0),
-  }).finish();
-  return {
-    key: f.r ?? "",
-    value: Buffer.from(event.buffer, event.byteOffset, event.byteLength),
-    headers: f.tp ? { traceparent: f.tp } : undefined,
-  };
 }
 
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
@@ -182,32 +158,37 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   async function publish(entries: StreamEntry[]): Promise<void> {
     const messages = entries.map(([id, f]) => toKafkaMessage(id, f));
     const span = tracePublish(entries, messages, options.topic);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        if (!producerReady) {
-          await producer.connect();
-          await ensureTopic(kafka, options.topic, options.partitions);
-          producerReady = true;
-          logger.info({ topic: options.topic }, "outbox relay connected to kafka");
+    let sendMs = 0;
+    // A run Kafka acknowledged is not sent again when a later one fails.
+    for (const run of byteRuns(messages, PRODUCE_BYTES)) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          if (!producerReady) {
+            await producer.connect();
+            await ensureTopic(kafka, options.topic, options.partitions);
+            producerReady = true;
+            logger.info({ topic: options.topic }, "outbox relay connected to kafka");
+          }
+          const started = performance.now();
+          await producer.send({ topic: options.topic, acks: -1, compression: options.compression, messages: run });
+          sendMs += performance.now() - started;
+          break;
+        } catch (err) {
+          options.onFailed?.(entries.length);
+          if (attempt === 0 || attempt % 20 === 0) {
+            logger.warn({ err: (err as Error).message, pending: entries.length, attempt }, "kafka publish failed; outbox keeps the events and retries");
+          }
+          span?.addEvent("publish failed; retrying", { attempt, "exception.message": (err as Error).message });
+          if (stopping) {
+            endSpan(span, err);
+            throw err;
+          }
+          await sleep(backoffMs(attempt + 1, BACKOFF.kafkaPublish));
         }
-        const started = performance.now();
-        await producer.send({ topic: options.topic, acks: -1, compression: options.compression, messages });
-        options.onPublished?.(entries.length, performance.now() - started);
-        endSpan(span);
-        return;
-      } catch (err) {
-        options.onFailed?.(entries.length);
-        if (attempt === 0 || attempt % 20 === 0) {
-          logger.warn({ err: (err as Error).message, pending: entries.length, attempt }, "kafka publish failed; outbox keeps the events and retries");
-        }
-        span?.addEvent("publish failed; retrying", { attempt, "exception.message": (err as Error).message });
-        if (stopping) {
-          endSpan(span, err);
-          throw err;
-        }
-        await sleep(backoffMs(attempt + 1, BACKOFF.kafkaPublish));
       }
     }
+    options.onPublished?.(entries.length, sendMs);
+    endSpan(span);
   }
 
   async function acknowledge(entries: StreamEntry[]): Promise<void> {

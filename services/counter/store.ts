@@ -36,7 +36,8 @@ function idempotentOutcome(v: number | string): IdempotentOutcome {
 const INT64 = /^-?\d{1,19}$/;
 
 // KEYS: outbox stream, one key per counter group, one idempotency key per idempotent op.
-// ARGV: now_ms, n_groups, n_idempotent, idempotency_ttl_s, traceparent,
+// ARGV: now_ms, n_groups, n_idempotent, idempotency_ttl_s, traceparent, event format
+//       ('b': one outbox entry per batch, 'k': one per counter),
 //       then per group: sum, count, resource_id, counter_type,
 //       then per idempotent op: group (1-based), delta, fingerprint.
 // Returns per group its value after the summed INCRBY, then per idempotent
@@ -46,10 +47,17 @@ const INT64 = /^-?\d{1,19}$/;
 // changes nothing; its group or op answers '!' and a reason instead, 'c'
 // marks an idempotency key reused for another increment, and the rest of
 // the batch is applied as usual.
+// A batch entry holds field 'c': "resource type delta count value" per
+// counter, space-separated (identifiers have no spaces), at most
+// EVENT_COUNTERS counters per entry so one Kafka record stays small.
+/** Counters per batch outbox entry: a coalesced batch of more distinct counters becomes several entries (and Kafka records). */
+export const EVENT_COUNTERS = 500;
+
 const INCREMENT_SCRIPT = `
 local n = tonumber(ARGV[2])
 local m = tonumber(ARGV[3])
-local g0 = 6
+local g0 = 7
+local perBatch = ARGV[6] == 'b'
 local i0 = g0 + 4 * n
 local function incr(key, delta)
   local v = redis.pcall('INCRBY', key, delta)
@@ -84,6 +92,7 @@ for j = 1, m do
   end
 end
 local out = {}
+local batch = {}
 local extraDelta, extraCount, last = {}, {}, {}
 for j = 1, m do
   local base = i0 + 3 * (j - 1)
@@ -130,16 +139,34 @@ for g = 1, n do
     end
   end
   if folded > 0 then
-    -- 'tp' only for traced batches: an empty field in every entry costs Redis and the relay for nothing.
-    if ARGV[5] == '' then
-      redis.call('XADD', KEYS[1], '*', 'r', ARGV[base + 2], 't', ARGV[base + 3],
-        'd', string.format('%d', delta), 'n', string.format('%d', folded),
-        'v', dec(value), 'ts', ARGV[1])
+    if perBatch then
+      local k = #batch
+      batch[k + 1] = ARGV[base + 2]
+      batch[k + 2] = ARGV[base + 3]
+      batch[k + 3] = string.format('%d', delta)
+      batch[k + 4] = string.format('%d', folded)
+      batch[k + 5] = dec(value)
     else
-      redis.call('XADD', KEYS[1], '*', 'r', ARGV[base + 2], 't', ARGV[base + 3],
-        'd', string.format('%d', delta), 'n', string.format('%d', folded),
-        'v', dec(value), 'ts', ARGV[1], 'tp', ARGV[5])
+      -- 'tp' only for traced batches: an empty field in every entry costs Redis and the relay for nothing.
+      if ARGV[5] == '' then
+        redis.call('XADD', KEYS[1], '*', 'r', ARGV[base + 2], 't', ARGV[base + 3],
+          'd', string.format('%d', delta), 'n', string.format('%d', folded),
+          'v', dec(value), 'ts', ARGV[1])
+      else
+        redis.call('XADD', KEYS[1], '*', 'r', ARGV[base + 2], 't', ARGV[base + 3],
+          'd', string.format('%d', delta), 'n', string.format('%d', folded),
+          'v', dec(value), 'ts', ARGV[1], 'tp', ARGV[5])
+      end
     end
+  end
+end
+local per = 5 * ${EVENT_COUNTERS}
+for first = 1, #batch, per do
+  local c = table.concat(batch, ' ', first, math.min(first + per - 1, #batch))
+  if ARGV[5] == '' then
+    redis.call('XADD', KEYS[1], '*', 'c', c, 'ts', ARGV[1])
+  else
+    redis.call('XADD', KEYS[1], '*', 'c', c, 'ts', ARGV[1], 'tp', ARGV[5])
   end
 end
 return out
@@ -151,9 +178,14 @@ declare module "ioredis" {
   }
 }
 
+/** What the outbox holds: one entry per counter batch, or one per counter (what releases before batch events wrote, read by every analytics). */
+export const EVENT_FORMATS = ["batch", "per-key"] as const;
+export type EventFormat = (typeof EVENT_FORMATS)[number];
+
 export interface CounterStoreOptions {
   redis: Redis;
   outboxStream: string;
+  eventFormat: EventFormat;
   idempotencyTtlSeconds: number;
   /** Latency of the script and read calls (and their spans when the batch is traced). */
   redisMetrics?: RedisMetrics;
@@ -166,7 +198,8 @@ export interface CounterStore {
   get(counters: ReadonlyArray<{ resourceId: string; counterType: string }>): Promise<Array<string | Refused>>;
 }
 
-export function createCounterStore({ redis, outboxStream, idempotencyTtlSeconds, redisMetrics }: CounterStoreOptions): CounterStore {
+export function createCounterStore({ redis, outboxStream, eventFormat, idempotencyTtlSeconds, redisMetrics }: CounterStoreOptions): CounterStore {
+  const format = eventFormat === "batch" ? "b" : "k";
   redis.defineCommand("hgpIncrement", { lua: INCREMENT_SCRIPT });
   const timeIncrement = redisMetrics?.command("hgp_increment", "EVALSHA hgpIncrement") ?? untimed;
   const timeGet = redisMetrics?.command("mget", "MGET") ?? untimed;
@@ -180,6 +213,7 @@ export function createCounterStore({ redis, outboxStream, idempotencyTtlSeconds,
         plan.idempotent.length,
         idempotencyTtlSeconds,
         traceparent,
+        format,
       ];
       for (const g of plan.groups) {
         keys.push(counterKey(g.resourceId, g.counterType));

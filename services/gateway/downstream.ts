@@ -58,6 +58,8 @@ export type IncrementInput = Pick<IncrementCounterRequest, "resourceId" | "count
 
 export interface Downstream {
   increment(op: IncrementInput): Promise<IncrementCounterResponse>;
+  /** The operations of one batch request, coalesced as one unit: each one's result, or its Error. Rejects when the whole call failed. */
+  incrementAll(ops: readonly IncrementInput[]): Promise<Array<IncrementCounterResponse | Error>>;
   /** Not coalesced: a conflict on one key must not fail other callers' increments. */
   incrementIdempotent(op: IncrementInput, requestId: string): Promise<IncrementCounterResponse>;
   get(query: GetCounterRequest): Promise<GetCounterResponse>;
@@ -237,6 +239,13 @@ export function createDownstream(options: DownstreamOptions): Downstream {
       const traced = parentTrace();
       return retrying(options.writeDeadlineMs, (leftMs) =>
         counterBreaker.execute(() => call(counter, counter.incrementCounter, { ...op, requestId, userId: "" }, leftMs, rpc.increment, traced)),
+      );
+    },
+    // The request's span once, on its first operation: the batch call links each traced request once.
+    incrementAll: (ops) => {
+      const trace = activeSpanContext();
+      return increments.submitRun(
+        ops.map((op, i) => ({ resourceId: op.resourceId, counterType: op.counterType, delta: op.delta, requestId: "", userId: "", trace: i === 0 ? trace : undefined })),
       );
     },
     get: (query) => {

@@ -57,18 +57,23 @@ export function registerRoutes(app: FastifyInstance, downstream: Downstream): vo
     { schema: { body: schema.batchIncrementBody, response: schema.batchIncrementResponse } },
     async (request, reply) => {
       const operations = request.body.operations;
-      const settled = await Promise.allSettled(operations.map((op) => downstream.increment(toOp(op))));
+      let answers: Array<IncrementCounterResponse | Error>;
+      try {
+        answers = await downstream.incrementAll(operations.map(toOp));
+      } catch (err) {
+        throw fromDownstream(err, "counter");
+      }
       const now = seconds();
-      const failed = settled.filter((s) => s.status === "rejected").length;
+      const failed = answers.filter((a) => a instanceof Error).length;
       if (failed === 0) {
-        const results = settled.map((s) => counterData((s as PromiseFulfilledResult<IncrementCounterResponse>).value, now));
+        const results = (answers as IncrementCounterResponse[]).map((a) => counterData(a, now));
         return { status: "success", data: { results, count: results.length } };
       }
-      if (failed === settled.length) throw fromDownstream((settled[0] as PromiseRejectedResult).reason, "counter");
+      if (failed === answers.length) throw fromDownstream(answers[0], "counter");
       // Some applied, some not: one status cannot say which, so each operation carries its own (207).
-      const results = settled.map((s, i) => {
-        if (s.status === "fulfilled") return counterData(s.value, now);
-        const error = fromDownstream(s.reason, "counter");
+      const results = answers.map((a, i) => {
+        if (!(a instanceof Error)) return counterData(a, now);
+        const error = fromDownstream(a, "counter");
         const op = operations[i]!;
         return { resource_id: op.resource_id, counter_type: op.counter_type, success: false, status: error.statusCode, error: error.message, timestamp: now };
       });

@@ -108,6 +108,19 @@ describe("values.schema.json", () => {
     }
   });
 
+  test("the event format reaches the counter as OUTBOX_EVENT_FORMAT, batch by default; another value is refused", () => {
+    const format = (extra: string[] = []) => {
+      const counter = render(defaults, { extra }).find((o) => o.kind === "Deployment" && o.metadata.name === "hgp-highgopress-counter");
+      assert.ok(counter);
+      return podSpec(counter).containers[0].env.find((e: { name: string }) => e.name === "OUTBOX_EVENT_FORMAT")?.value;
+    };
+    assert.equal(format(), "batch");
+    assert.equal(format(["--set", "config.eventFormat=per-key"]), "per-key");
+    const r = helm(["template", "hgp", chartDir, "--set", "config.eventFormat=json"]);
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /eventFormat/);
+  });
+
   test("the chart refuses a grace period shorter than preStop + drain time", () => {
     const r = helm(["template", "hgp", chartDir, "--set", "components.counter.terminationGracePeriodSeconds=12"]);
     assert.notEqual(r.status, 0);

@@ -207,7 +207,7 @@ describe("gateway batch calls on BatchCalls streams", () => {
 
   test("a counter without BatchCalls (a rolling upgrade) gets the batches as unary calls", async () => {
     const outboxStream = `outbox:test-${stack.runId}-older`;
-    const store = createCounterStore({ redis: stack.redis, outboxStream, idempotencyTtlSeconds: 60 });
+    const store = createCounterStore({ redis: stack.redis, outboxStream, eventFormat: "batch", idempotencyTtlSeconds: 60 });
     const current = createCounterService({ store, maxBatch: 1_000, logger: createLogger("counter", "error") });
     const older: Partial<CounterServiceServer> = { ...current, batchCalls: undefined };
     const { server, address } = await serve(older);

@@ -21,7 +21,7 @@ export async function analyticsEquals(stack: Stack, type: string, expected: Map<
   await eventually(
     "analytics to hold every increment exactly once",
     async () => {
-      const r = await http("GET", `${stack.gatewayUrl}/api/v1/analytics/top?counter_type=${type}&limit=100&time_range=1h`);
+      const r = await http("GET", `${stack.gatewayUrl}/api/v1/analytics/top?counter_type=${type}&limit=100&time_range=24h`);
       const items: Array<{ resource_id: string; value: number }> = r.body.data?.items ?? [];
       const same = items.length === expected.size && items.every((i) => expected.get(i.resource_id) === i.value);
       return same ? true : undefined;

@@ -145,3 +145,42 @@ test("onBatch reports each batch's size and its items' summed wait for a call sl
   // Two items each waited the ~50 ms the first call was in flight.
   assert.ok(reported[1]![1] >= 2 * 45 && reported[1]![1] < 2 * 1_000, `summed wait ${reported[1]![1]} ms`);
 });
+
+test("a run of items travels as one unit next to single items and is answered with its slice, errors included", async () => {
+  const { c, calls } = manualCoalescer();
+  const first = c.submit(1);
+  await new Promise((r) => setImmediate(r));
+  const single = c.submit(2);
+  const run = c.submitRun([3, 4, 5]);
+  const after = c.submit(6);
+  await new Promise((r) => setImmediate(r));
+  calls[0]!.done.resolve([10]);
+  await first;
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(calls[1]!.items, [2, 3, 4, 5, 6]);
+  const refused = new Error("refused");
+  calls[1]!.done.resolve([20, 30, refused as unknown as number, 50, 60]);
+  assert.deepEqual(await run, [30, refused, 50]);
+  assert.equal(await single, 20);
+  assert.equal(await after, 60);
+});
+
+test("a run is never split: a batch takes whole runs up to maxBatch, a larger run goes alone", async () => {
+  const batches: number[][] = [];
+  const c = new Coalescer<number, number>({ maxBatch: 4, maxInFlight: 1, maxQueued: 100, send: async (b) => (batches.push(b), b) });
+  const answers = await Promise.all([c.submitRun([1, 2, 3, 4, 5, 6]), c.submitRun([7, 8]), c.submitRun([9, 10]), c.submitRun([11])]);
+  assert.deepEqual(answers, [[1, 2, 3, 4, 5, 6], [7, 8], [9, 10], [11]]);
+  assert.deepEqual(batches, [[1, 2, 3, 4, 5, 6], [7, 8, 9, 10], [11]]);
+});
+
+test("a run counts each item against maxQueued, and a failed call rejects the run as a whole", async () => {
+  const gate = deferred<number[]>();
+  const c = new Coalescer<number, number>({ maxBatch: 10, maxInFlight: 1, maxQueued: 3, send: () => gate.promise });
+  const inFlight = c.submit(0);
+  await new Promise((r) => setImmediate(r));
+  const queued = c.submitRun([1, 2]);
+  await assert.rejects(c.submitRun([3, 4]), OverloadedError);
+  gate.reject(new Error("counter down"));
+  await assert.rejects(inFlight, /counter down/);
+  await assert.rejects(queued, /counter down/);
+});
