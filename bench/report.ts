@@ -123,6 +123,34 @@ export function usageTable(records: readonly LevelRecord[]): string {
   return rows.join("\n");
 }
 
+/** The processes whose CPU per request a before/after comparison shows, then the system's sum. */
+const COMPARED = ["gateway", "counter", "redis", "kafka", "analytics"] as const;
+
+/**
+ * Two runs side by side, per scenario and level both have (median repeats):
+ * ratio, QPS, P99, drain, and CPU µs per request of each process, before → after.
+ */
+export function compareTable(before: readonly LevelRecord[], after: readonly LevelRecord[]): string {
+  const rows = [
+    `| scenario | level | ratio | QPS | P99 ms | drain s | ${COMPARED.map((n) => `${n} µs/req`).join(" | ")} | system µs/req |`,
+    `|---|---|---|---|---|---|${COMPARED.map(() => "---|").join("")}---|`,
+  ];
+  const earlier = new Map(medianRepeats(before).map((r) => [`${r.scenario}/${r.level}`, r]));
+  const arrow = (a: string, b: string) => `${a} → ${b}`;
+  const drain = (r: LevelRecord) => (r.consistency?.drainSeconds == null ? "–" : r.consistency.drainSeconds.toFixed(2));
+  const us = (r: LevelRecord, names: readonly string[]) => String(Math.round(cpuPerRequestUs(r.system, names)));
+  for (const b of medianRepeats(after)) {
+    const a = earlier.get(`${b.scenario}/${b.level}`);
+    if (!a) continue;
+    rows.push(
+      `| ${b.scenario} | ${b.level} | ${arrow(a.ratio.toFixed(2), b.ratio.toFixed(2))} | ${arrow(int(a.system.load.qps), int(b.system.load.qps))} | ` +
+        `${arrow(ms(a.system.load.latencyMs.p99), ms(b.system.load.latencyMs.p99))} | ${arrow(drain(a), drain(b))} | ` +
+        `${COMPARED.map((n) => arrow(us(a, [n]), us(b, [n]))).join(" | ")} | ${arrow(us(a, SYSTEM_PROCESSES), us(b, SYSTEM_PROCESSES))} |`,
+    );
+  }
+  return rows.join("\n");
+}
+
 /**
  * A request's mean time split by hop. Calls are per batch: every request of a
  * batch waits for the whole call, so the call's mean is each request's share.

@@ -10,7 +10,7 @@ import { CEILING_BODIES } from "../../bench/ceiling.js";
 import { hopBreakdown, parseExposition } from "../../bench/hops.js";
 import { parseMachineTicks, parseRssKb, parseStatTicks } from "../../bench/procstat.js";
 import { areaOf } from "../../bench/profile-summary.js";
-import { consistencyCell, hopsTable, medianRepeats, resultsTable, type LevelRecord } from "../../bench/report.js";
+import { compareTable, consistencyCell, hopsTable, medianRepeats, resultsTable, type LevelRecord } from "../../bench/report.js";
 import { parseListeners } from "../../bench/system.js";
 import { buildWorkload, LEVELS, requestFile, seedOf, threadQuota, ZIPF_IDS } from "../../bench/workload.js";
 import { summarize, type WrkRaw } from "../../bench/wrk.js";
@@ -203,6 +203,18 @@ describe("report", () => {
     const bad = record(0.8, 1);
     bad.consistency = { ...bad.consistency!, ok: false, drainSeconds: null, redis: compareCounts(new Map([["hot", 10]]), new Map([["hot", 9]])) };
     assert.equal(consistencyCell(bad.consistency), "✘ redis 1 keys off, not drained");
+  });
+
+  it("compares two runs level by level, CPU per request of each process before → after", () => {
+    const run = (ratio: number, gatewayPercent: number) => {
+      const r = record(ratio, 1);
+      r.system.usage = { ...r.system.usage, processes: { gateway: { cpuPercent: gatewayPercent, rssMiB: 1 } } };
+      return r;
+    };
+    const table = compareTable([run(0.5, 50), run(0.6, 40), run(0.4, 70)], [run(0.8, 30)]);
+    // Median before: ratio 0.5, 50% of one core for 1 s over 10 requests = 50,000 µs each; after 30,000.
+    assert.match(table, /\| write-hot \| L5 \| 0\.50 → 0\.80 \| 5 → 8 \| 2\.00 → 2\.00 \| 0\.20 → 0\.20 \| 50000 → 30000 \| 0 → 0 \|/);
+    assert.equal(compareTable([], [run(0.8, 30)]).split("\n").length, 2, "a level only one run has is left out");
   });
 
   it("has ceiling bodies that are JSON shaped like the gateway's answers", () => {
