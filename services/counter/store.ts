@@ -35,6 +35,9 @@ function idempotentOutcome(v: number | string): IdempotentOutcome {
 /** What MGET answers for one key: an int64 in decimal, nothing, or something else. */
 const INT64 = /^-?\d{1,19}$/;
 
+/** Counters per batch outbox entry: a coalesced batch of more distinct counters becomes several entries (and Kafka records). */
+export const EVENT_COUNTERS = 500;
+
 // KEYS: outbox stream, one key per counter group, one idempotency key per idempotent op.
 // ARGV: now_ms, n_groups, n_idempotent, idempotency_ttl_s, traceparent, event format
 //       ('b': one outbox entry per batch, 'k': one per counter),
@@ -50,9 +53,6 @@ const INT64 = /^-?\d{1,19}$/;
 // A batch entry holds field 'c': "resource type delta count value" per
 // counter, space-separated (identifiers have no spaces), at most
 // EVENT_COUNTERS counters per entry so one Kafka record stays small.
-/** Counters per batch outbox entry: a coalesced batch of more distinct counters becomes several entries (and Kafka records). */
-export const EVENT_COUNTERS = 500;
-
 const INCREMENT_SCRIPT = `
 local n = tonumber(ARGV[2])
 local m = tonumber(ARGV[3])
