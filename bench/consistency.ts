@@ -100,15 +100,20 @@ async function readZsets(redis: Redis, keys: readonly string[]): Promise<Map<str
   return out;
 }
 
+async function readHashes(redis: Redis, keys: readonly string[]): Promise<Map<string, number>> {
+  const out = new Map<string, number>();
+  for (const key of keys) {
+    for (const [field, value] of Object.entries(await redis.hgetall(key))) out.set(field, (out.get(field) ?? 0) + Number(value));
+  }
+  return out;
+}
+
 /** Per resource id: summed ranking score and increment count over the hours. */
 export async function readAnalytics(
   redis: Redis,
   counterType: string,
   hours: readonly number[],
 ): Promise<{ values: Map<string, number>; counts: Map<string, number> }> {
-  const [values, counts] = await Promise.all([
-    readZsets(redis, hours.map((h) => rankKey(counterType, h))),
-    readZsets(redis, hours.map((h) => countKey(counterType, h))),
-  ]);
+  const [values, counts] = await Promise.all([readZsets(redis, hours.map((h) => rankKey(counterType, h))), readHashes(redis, hours.map((h) => countKey(counterType, h)))]);
   return { values, counts };
 }

@@ -15,8 +15,9 @@ import { countKey, rankKey, sumKey } from "./buckets.js";
 // ARGV: seen ttl, bucket ttl, number of events, then per event: its number of
 // counters, then per counter: bucket (1-based), resource_id, delta, increment_count.
 // The new events' counters are summed per bucket and resource first: one
-// ZINCRBY pair and one HINCRBY per resource and bucket of the chunk, however
-// many events name it, and each touched bucket's TTL is set once.
+// ZINCRBY (the ranking) and two HINCRBY (increment count, exact sum) per
+// resource and bucket of the chunk, however many events name it, and each
+// touched bucket's TTL is set once.
 // The exact sums stay exact: a delta a double cannot add exactly goes to
 // HINCRBY on its own. A sum can only overflow int64 if a counter swept most
 // of the range within the hour; it is then left as it was (pcall) rather
@@ -63,7 +64,7 @@ for b, s in pairs(score) do
   local rank, counts, sums = KEYS[events + 3 * b - 2], KEYS[events + 3 * b - 1], KEYS[events + 3 * b]
   for r, v in pairs(s) do
     redis.call('ZINCRBY', rank, string.format('%.17g', v), r)
-    redis.call('ZINCRBY', counts, string.format('%d', count[b][r]), r)
+    redis.call('HINCRBY', counts, r, string.format('%d', count[b][r]))
     redis.pcall('HINCRBY', sums, r, string.format('%d', sum[b][r]))
   end
   redis.call('EXPIRE', rank, ARGV[2])

@@ -33,6 +33,9 @@ export function rangeHours(range: TimeRange, nowMs: number): number[] {
 }
 
 export const rankKey = (counterType: string, hourMs: number) => `rank:${counterType}:${hourId(hourMs)}`;
-export const countKey = (counterType: string, hourMs: number) => `rankn:${counterType}:${hourId(hourMs)}`;
+/** Increment counts per resource and hour (HINCRBY: a counter per field costs a third of a sorted-set update). */
+export const countKey = (counterType: string, hourMs: number) => `rankc:${counterType}:${hourId(hourMs)}`;
+/** Increment counts as releases before per-batch events kept them, in sorted sets: read, never written, until they expire. */
+export const legacyCountKey = (counterType: string, hourMs: number) => `rankn:${counterType}:${hourId(hourMs)}`;
 /** Exact int64 sums per resource and hour (HINCRBY); the rank bucket's double scores order the ranking. */
 export const sumKey = (counterType: string, hourMs: number) => `ranks:${counterType}:${hourId(hourMs)}`;

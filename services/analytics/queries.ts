@@ -1,6 +1,6 @@
 import type { Redis } from "../lib/redis.js";
 import type { TimeRange } from "../lib/validation.js";
-import { countKey, hourId, rangeHours, rankKey, sumKey } from "./buckets.js";
+import { countKey, hourId, legacyCountKey, rangeHours, rankKey, sumKey } from "./buckets.js";
 import { seriesStats, type HourPoint, type SeriesStats } from "./stats.js";
 
 export interface TopItem {
@@ -34,7 +34,8 @@ export interface AnalyticsQueries {
  * Reads over the hourly buckets. A range's ranking is the union of its
  * buckets, kept for `topCacheSeconds` so a burst of ranking reads costs one
  * union. Ranking scores are doubles: a value too large for one to hold
- * exactly is summed again from the exact hourly sums.
+ * exactly is summed again from the exact hourly sums. Increment counts are
+ * summed over the hours for the members of the page only.
  */
 export function createAnalyticsQueries(redis: Redis, options: { topCacheSeconds: number; now?: () => number }): AnalyticsQueries {
   const now = options.now ?? Date.now;
@@ -43,14 +44,11 @@ export function createAnalyticsQueries(redis: Redis, options: { topCacheSeconds:
       const hours = rangeHours(range, now());
       const newest = hours[hours.length - 1]!;
       const unionKey = `top:${counterType}:${range}:${hourId(newest)}`;
-      const unionCountKey = `${unionKey}:n`;
       if (!(await redis.exists(unionKey))) {
         await redis
           .multi()
           .zunionstore(unionKey, hours.length, ...hours.map((h) => rankKey(counterType, h)))
-          .zunionstore(unionCountKey, hours.length, ...hours.map((h) => countKey(counterType, h)))
           .expire(unionKey, options.topCacheSeconds)
-          .expire(unionCountKey, options.topCacheSeconds)
           .exec();
       }
       const start = (page - 1) * limit;
@@ -64,7 +62,7 @@ export function createAnalyticsQueries(redis: Redis, options: { topCacheSeconds:
         members.push(ranked[i]!);
         scores.push(ranked[i + 1]!);
       }
-      const counts = members.length > 0 ? await redis.zmscore(unionCountKey, ...members) : [];
+      const counts = await incrementCounts(redis, counterType, hours, members);
       const values = scores.map((score) => exactScore(score)?.toString());
       const inexact = members.filter((_, i) => values[i] === undefined);
       if (inexact.length > 0) {
@@ -81,7 +79,7 @@ export function createAnalyticsQueries(redis: Redis, options: { topCacheSeconds:
           rank: start + i + 1,
           resourceId,
           value: values[i]!,
-          incrementCount: Number(counts[i] ?? 0),
+          incrementCount: counts[i]!,
         })),
       };
     },
@@ -89,14 +87,18 @@ export function createAnalyticsQueries(redis: Redis, options: { topCacheSeconds:
       const hours = rangeHours(range, now());
       const pipeline = redis.pipeline();
       for (const h of hours) {
-        pipeline.hget(sumKey(counterType, h), resourceId).zscore(rankKey(counterType, h), resourceId).zscore(countKey(counterType, h), resourceId);
+        pipeline
+          .hget(sumKey(counterType, h), resourceId)
+          .zscore(rankKey(counterType, h), resourceId)
+          .hget(countKey(counterType, h), resourceId)
+          .zscore(legacyCountKey(counterType, h), resourceId);
       }
       const replies = await execOrThrow(pipeline);
       const series = hours.map((hourStartMs, i) => {
-        const [sum, score, count] = replies.slice(3 * i, 3 * i + 3) as Array<string | null>;
+        const [sum, score, count, legacyCount] = replies.slice(4 * i, 4 * i + 4) as Array<string | null>;
         // Hours written before the exact sums existed have only the score.
         const value = sum !== null && sum !== undefined ? BigInt(sum) : (exactScore(score) ?? BigInt(Math.round(Number(score ?? 0))));
-        return { hourStartMs, value, incrementCount: Number(count ?? 0) };
+        return { hourStartMs, value, incrementCount: Number(count ?? 0) + Number(legacyCount ?? 0) };
       });
       const stats = seriesStats(series);
       return {
@@ -114,6 +116,24 @@ async function execOrThrow(pipeline: ReturnType<Redis["pipeline"]>): Promise<unk
   const failed = replies.find(([err]) => err);
   if (failed) throw failed[0];
   return replies.map(([, reply]) => reply);
+}
+
+/**
+ * Per member, its increment count over the hours: the hourly count hashes,
+ * plus the sorted sets older releases kept them in (hours written before
+ * the upgrade; they expire with their bucket).
+ */
+async function incrementCounts(redis: Redis, counterType: string, hours: readonly number[], members: readonly string[]): Promise<number[]> {
+  const counts: number[] = new Array(members.length).fill(0);
+  if (members.length === 0) return counts;
+  const pipeline = redis.pipeline();
+  for (const h of hours) pipeline.hmget(countKey(counterType, h), ...members).zmscore(legacyCountKey(counterType, h), ...members);
+  for (const hour of (await execOrThrow(pipeline)) as Array<Array<string | null>>) {
+    hour.forEach((v, m) => {
+      if (v !== null) counts[m]! += Number(v);
+    });
+  }
+  return counts;
 }
 
 /** Per member, the sum over the hours of its exact hourly sums (undefined where no hour has one). */

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { Kafka, logLevel } from "kafkajs";
+import { legacyCountKey, rankKey, sumKey } from "../../services/analytics/buckets.js";
 import { createCounterStore, EVENT_COUNTERS, type EventFormat } from "../../services/counter/store.js";
 import { BATCH_EVENT_TYPE, EVENT_TYPE_HEADER } from "../../services/lib/counter-events.js";
 import { CounterBatchEvent, CounterEvent } from "../../services/lib/gen/highgopress/events/v1/counter_event.js";
@@ -137,6 +138,30 @@ describe("events flow from the outbox through Kafka into analytics", () => {
         ["other", 1, 1],
       ],
     );
+  });
+
+  test("increment counts an older release kept in sorted sets still count, next to the new hashes", async () => {
+    const type = stack.counterType("legacy");
+    const hour = Date.now();
+    // What a release before per-batch events wrote for 5 increments of +1 and +4.
+    await stack.redis
+      .multi()
+      .zincrby(rankKey(type, hour), 5, "old")
+      .zincrby(legacyCountKey(type, hour), 2, "old")
+      .hincrby(sumKey(type, hour), "old", 5)
+      .exec();
+    assert.equal((await increment("old", type, 3)).status, 200);
+    const top = await eventually("the new increment in the ranking", async () => {
+      const t = await topOf(type);
+      return t.items[0]?.value === 8 ? t : undefined;
+    });
+    assert.deepEqual(
+      top.items.map((i) => [i.resource_id, i.value, i.increment_count]),
+      [["old", 8, 3]],
+    );
+    const stats = await http("GET", `${url}/api/v1/analytics/stats/old/${type}?time_range=24h`);
+    assert.equal(stats.body.data.total, 8);
+    assert.equal(stats.body.data.increment_count, 3);
   });
 
   test("sums past 2^53 stay exact in the ranking and the stats", async () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { countKey, HOUR_MS, hourId, rangeHours, rankKey, sumKey } from "../../services/analytics/buckets.js";
+import { countKey, HOUR_MS, hourId, legacyCountKey, rangeHours, rankKey, sumKey } from "../../services/analytics/buckets.js";
 import { seriesStats } from "../../services/analytics/stats.js";
 
 const t0 = Date.UTC(2026, 10, 22, 14, 37, 12);
@@ -8,7 +8,8 @@ const t0 = Date.UTC(2026, 10, 22, 14, 37, 12);
 test("hour ids and bucket keys are UTC hours", () => {
   assert.equal(hourId(t0), "2026112214");
   assert.equal(rankKey("like", t0), "rank:like:2026112214");
-  assert.equal(countKey("like", t0), "rankn:like:2026112214");
+  assert.equal(countKey("like", t0), "rankc:like:2026112214");
+  assert.equal(legacyCountKey("like", t0), "rankn:like:2026112214");
   assert.equal(sumKey("like", t0), "ranks:like:2026112214");
 });
 
