@@ -70,6 +70,14 @@ local function incr(key, delta)
   if v >= 9007199254740992 or v <= -9007199254740992 then return redis.call('GET', key) end
   return v
 end
+-- 'tp' only for traced batches: an empty field in every entry costs Redis and the relay for nothing.
+local function outbox(fields)
+  if ARGV[5] ~= '' then
+    fields[#fields + 1] = 'tp'
+    fields[#fields + 1] = ARGV[5]
+  end
+  redis.call('XADD', KEYS[1], '*', unpack(fields))
+end
 local function dec(v)
   if type(v) == 'string' then return v end
   return string.format('%d', v)
@@ -147,27 +155,14 @@ for g = 1, n do
       batch[k + 4] = string.format('%d', folded)
       batch[k + 5] = dec(value)
     else
-      -- 'tp' only for traced batches: an empty field in every entry costs Redis and the relay for nothing.
-      if ARGV[5] == '' then
-        redis.call('XADD', KEYS[1], '*', 'r', ARGV[base + 2], 't', ARGV[base + 3],
-          'd', string.format('%d', delta), 'n', string.format('%d', folded),
-          'v', dec(value), 'ts', ARGV[1])
-      else
-        redis.call('XADD', KEYS[1], '*', 'r', ARGV[base + 2], 't', ARGV[base + 3],
-          'd', string.format('%d', delta), 'n', string.format('%d', folded),
-          'v', dec(value), 'ts', ARGV[1], 'tp', ARGV[5])
-      end
+      outbox({ 'r', ARGV[base + 2], 't', ARGV[base + 3], 'd', string.format('%d', delta),
+        'n', string.format('%d', folded), 'v', dec(value), 'ts', ARGV[1] })
     end
   end
 end
 local per = 5 * ${EVENT_COUNTERS}
 for first = 1, #batch, per do
-  local c = table.concat(batch, ' ', first, math.min(first + per - 1, #batch))
-  if ARGV[5] == '' then
-    redis.call('XADD', KEYS[1], '*', 'c', c, 'ts', ARGV[1])
-  else
-    redis.call('XADD', KEYS[1], '*', 'c', c, 'ts', ARGV[1], 'tp', ARGV[5])
-  end
+  outbox({ 'c', table.concat(batch, ' ', first, math.min(first + per - 1, #batch)), 'ts', ARGV[1] })
 end
 return out
 `;
