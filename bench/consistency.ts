@@ -12,6 +12,7 @@
 import type { Redis } from "ioredis";
 import { countKey, hourStart, HOUR_MS, rankKey } from "../services/analytics/buckets.js";
 import { counterKey } from "../services/counter/store.js";
+import { STANDALONE } from "../services/lib/redis-shards.js";
 
 export interface Mismatch {
   id: string;
@@ -67,7 +68,7 @@ export async function readCounters(redis: Redis, counterType: string, ids: reado
   const out = new Map<string, number>();
   for (let i = 0; i < ids.length; i += 1_000) {
     const chunk = ids.slice(i, i + 1_000);
-    const values = await redis.mget(chunk.map((id) => counterKey(id, counterType)));
+    const values = await redis.mget(chunk.map((id) => counterKey(STANDALONE, id, counterType)));
     chunk.forEach((id, j) => {
       const v = values[j];
       if (v !== null && v !== undefined && Number(v) !== 0) out.set(id, Number(v));
@@ -87,7 +88,7 @@ return tostring(s)
 
 /** Sum of the ranking scores of a counter type over the hours: one cheap poll while events drain. */
 export async function analyticsTotal(redis: Redis, counterType: string, hours: readonly number[]): Promise<number> {
-  const keys = hours.map((h) => rankKey(counterType, h));
+  const keys = hours.map((h) => rankKey(STANDALONE, 0, counterType, h));
   return Number(await redis.eval(SUM_SCRIPT, keys.length, ...keys));
 }
 
@@ -114,6 +115,6 @@ export async function readAnalytics(
   counterType: string,
   hours: readonly number[],
 ): Promise<{ values: Map<string, number>; counts: Map<string, number> }> {
-  const [values, counts] = await Promise.all([readZsets(redis, hours.map((h) => rankKey(counterType, h))), readHashes(redis, hours.map((h) => countKey(counterType, h)))]);
+  const [values, counts] = await Promise.all([readZsets(redis, hours.map((h) => rankKey(STANDALONE, 0, counterType, h))), readHashes(redis, hours.map((h) => countKey(STANDALONE, 0, counterType, h)))]);
   return { values, counts };
 }

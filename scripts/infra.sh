@@ -4,7 +4,8 @@
 #   scripts/infra.sh start|stop|restart|status [redis kafka prometheus jaeger ...]
 #   scripts/infra.sh logs NAME [-f]
 #
-# Default: all four. Started in the given order (default redis, kafka,
+# Default: all four (`stop` also stops redis-cluster, the Redis Cluster of
+# REDIS_MODE=cluster). Started in the given order (default redis, kafka,
 # prometheus, jaeger), stopped in reverse. `status` exits non-zero if any of
 # the listed servers is not running.
 # See scripts/<name>.sh for each server's env vars; HIGHGOPRESS_CACHE and
@@ -13,9 +14,10 @@ set -euo pipefail
 SCRIPTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 
 ALL=(redis kafka prometheus jaeger)
+KNOWN=(redis redis-cluster kafka prometheus jaeger)
 
 usage() {
-  echo "usage: scripts/infra.sh start|stop|restart|status [${ALL[*]}]" >&2
+  echo "usage: scripts/infra.sh start|stop|restart|status [${KNOWN[*]}]" >&2
   echo "       scripts/infra.sh logs NAME [-f]" >&2
   exit 2
 }
@@ -30,10 +32,12 @@ if [[ $cmd == logs ]]; then
 fi
 
 names=("$@")
-[[ ${#names[@]} -gt 0 ]] || names=("${ALL[@]}")
+if [[ ${#names[@]} -eq 0 ]]; then
+  if [[ $cmd == stop ]]; then names=("${KNOWN[@]}"); else names=("${ALL[@]}"); fi
+fi
 for n in "${names[@]}"; do
   [[ -x $SCRIPTS_DIR/$n.sh && $n != infra && $n != lib ]] || {
-    echo "infra.sh: unknown server '$n' (known: ${ALL[*]})" >&2
+    echo "infra.sh: unknown server '$n' (known: ${KNOWN[*]})" >&2
     exit 2
   }
 done

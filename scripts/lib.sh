@@ -143,29 +143,31 @@ _proc_env() {
 # started by these scripts; managed_run_dir PID -> the RUN dir it belongs to.
 # The environment marker is used when readable; redis-server overwrites its
 # environ area with its process title, so it is recognised by its working
-# directory instead (redis chdirs to its data dir, <RUN>/redis/data).
+# directory instead (redis chdirs to its data dir, <RUN>/<name>/data).
 managed_service() {
   local pid=$1 svc
   svc=$(_proc_env "$pid" HIGHGOPRESS_SERVICE)
-  if [[ -z $svc ]] && _is_redis_in_run "$pid"; then
-    svc=redis
+  if [[ -z $svc ]]; then
+    svc=$(_redis_in_run "$pid")
+    svc=${svc##*/}
   fi
   echo "$svc"
 }
 managed_run_dir() {
-  local pid=$1 dir cwd
+  local pid=$1 dir
   dir=$(_proc_env "$pid" HIGHGOPRESS_RUN_DIR)
-  if [[ -z $dir ]] && _is_redis_in_run "$pid"; then
-    cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null || true)
-    dir=${cwd%/redis/data}
+  if [[ -z $dir ]]; then
+    dir=$(_redis_in_run "$pid")
+    dir=${dir%/*}
   fi
   echo "$dir"
 }
-_is_redis_in_run() {
+# _redis_in_run PID -> <RUN>/<name> of a redis-server running in <RUN>/<name>/data, else nothing.
+_redis_in_run() {
   local pid=$1 exe cwd
   exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
   cwd=$(readlink "/proc/$pid/cwd" 2>/dev/null || true)
-  [[ ${exe##*/} == redis-* && $cwd == */redis/data ]]
+  if [[ ${exe##*/} == redis-* && $cwd == */data ]]; then echo "${cwd%/data}"; fi
 }
 
 # port_pid PORT [tcp|udp] -> pid of the process listening on 127.0.0.1/any:PORT

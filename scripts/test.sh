@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test: starts the real servers the tests talk to (Redis, Kafka,
-# Prometheus, Jaeger on loopback; etcd + kube-apiserver on the node bridge),
+# Runs every test: starts the real servers the tests talk to (Redis, a
+# 6-node Redis Cluster, Kafka, Prometheus, Jaeger on loopback; etcd + kube-apiserver on the node bridge),
 # built or installed from package registries with downloads cached in
 # ${HIGHGOPRESS_CACHE:-~/.cache/highgopress}, then runs node's test runner
 # over dist/test. The end-to-end suite (dist/test/cluster) adds the node
@@ -36,8 +36,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "==> test: starting Redis, Kafka, Prometheus and Jaeger"
-scripts/infra.sh start redis kafka prometheus jaeger
+echo "==> test: starting Redis, a Redis Cluster, Kafka, Prometheus and Jaeger"
+scripts/infra.sh start redis redis-cluster kafka prometheus jaeger
 started+=(infra)
 echo "==> test: starting the local Kubernetes control plane (etcd + kube-apiserver)"
 scripts/k8s/up.sh

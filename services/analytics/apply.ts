@@ -1,6 +1,7 @@
 import type { Result } from "ioredis";
 import type { CounterBatchEvent } from "../lib/gen/highgopress/events/v1/counter_event.js";
-import type { Redis } from "../lib/redis.js";
+import { callReplicated, defineScript, type Durability, type RedisClient } from "../lib/redis.js";
+import { groupByShard, type ShardLayout } from "../lib/redis-shards.js";
 import { countKey, rankKey, sumKey } from "./buckets.js";
 
 /**
@@ -8,7 +9,11 @@ import { countKey, rankKey, sumKey } from "./buckets.js";
  * remembered (for longer than Kafka keeps a record) and a redelivered event
  * changes nothing. The whole call is one atomic script, so a crash leaves
  * either all or none of a chunk applied. A per-key CounterEvent arrives here
- * as a batch event of one counter.
+ * as a batch event of one counter. In cluster mode an event's counters are
+ * applied per shard of their resources, each part with a dedup marker of
+ * its own in that shard: a redelivered event adds nothing to any shard,
+ * and a crash between parts leaves the missing ones to the redelivery. A
+ * counter pod's event holds one shard's counters, so it is one part.
  */
 // KEYS: per event its seen marker, then per bucket (counter type × hour) its
 // rank, count and exact sum keys.
@@ -25,15 +30,15 @@ import { countKey, rankKey, sumKey } from "./buckets.js";
 const APPLY_SCRIPT = `
 local events = tonumber(ARGV[3])
 local a = 4
-local applied = 0
+local fresh = {}
 local score, count, sum = {}, {}, {}
 local EXACT = 9007199254740992
 for i = 1, events do
   local n = tonumber(ARGV[a])
   a = a + 1
   local new = redis.call('SET', KEYS[i], '1', 'NX', 'EX', ARGV[1])
+  fresh[i] = new and '1' or '0'
   if new then
-    applied = applied + 1
     for j = 1, n do
       local b = tonumber(ARGV[a])
       local r = ARGV[a + 1]
@@ -71,42 +76,73 @@ for b, s in pairs(score) do
   redis.call('EXPIRE', counts, ARGV[2])
   redis.call('EXPIRE', sums, ARGV[2])
 end
-return applied
+return table.concat(fresh)
 `;
 
 declare module "ioredis" {
   interface RedisCommander<Context> {
-    hgpApplyEvents(numKeys: number, ...keysAndArgs: (string | number)[]): Result<number, Context>;
+    hgpApplyEvents(numKeys: number, ...keysAndArgs: (string | number)[]): Result<string, Context>;
   }
 }
 
 export interface EventApplier {
-  /** Returns how many events were new (the rest were duplicates). */
+  /** Returns how many events were new (the rest were duplicates); in cluster mode, new in at least one shard. */
   apply(events: readonly CounterBatchEvent[]): Promise<number>;
 }
 
-export function createEventApplier(redis: Redis, options: { dedupTtlSeconds: number; bucketTtlSeconds: number }): EventApplier {
-  redis.defineCommand("hgpApplyEvents", { lua: APPLY_SCRIPT });
+const countNew = (flags: string) => flags.split("1").length - 1;
+
+export function createEventApplier(
+  redis: RedisClient,
+  layout: ShardLayout,
+  options: { dedupTtlSeconds: number; bucketTtlSeconds: number; durability: Durability },
+): EventApplier {
+  defineScript(redis, "hgpApplyEvents", APPLY_SCRIPT);
+
+  /** Per event, '1' if it was new here, '0' if a duplicate. */
+  function applyShard(shard: number, events: readonly CounterBatchEvent[]): Promise<string> {
+    const keys: string[] = events.map((e) => layout.key("seen", shard, e.eventId));
+    const args: (string | number)[] = [options.dedupTtlSeconds, options.bucketTtlSeconds, events.length];
+    const buckets = new Map<string, number>();
+    for (const e of events) {
+      args.push(e.counters.length);
+      for (const c of e.counters) {
+        const rank = rankKey(layout, shard, c.counterType, e.timestampMs);
+        let bucket = buckets.get(rank);
+        if (bucket === undefined) {
+          bucket = buckets.size + 1;
+          buckets.set(rank, bucket);
+          keys.push(rank, countKey(layout, shard, c.counterType, e.timestampMs), sumKey(layout, shard, c.counterType, e.timestampMs));
+        }
+        args.push(bucket, c.resourceId, c.delta, c.incrementCount);
+      }
+    }
+    // Offsets are committed after this: a chunk a failover could still lose would be lost to analytics for good.
+    if (options.durability.replicas === 0) return redis.hgpApplyEvents(keys.length, ...keys, ...args);
+    return callReplicated<string>(redis, (p) => p.hgpApplyEvents(keys.length, ...keys, ...args), options.durability);
+  }
+
   return {
     async apply(events) {
       if (events.length === 0) return 0;
-      const keys: string[] = events.map((e) => `seen:${e.eventId}`);
-      const args: (string | number)[] = [options.dedupTtlSeconds, options.bucketTtlSeconds, events.length];
-      const buckets = new Map<string, number>();
-      for (const e of events) {
-        args.push(e.counters.length);
-        for (const c of e.counters) {
-          const rank = rankKey(c.counterType, e.timestampMs);
-          let bucket = buckets.get(rank);
-          if (bucket === undefined) {
-            bucket = buckets.size + 1;
-            buckets.set(rank, bucket);
-            keys.push(rank, countKey(c.counterType, e.timestampMs), sumKey(c.counterType, e.timestampMs));
-          }
-          args.push(bucket, c.resourceId, c.delta, c.incrementCount);
+      if (layout.tags.length === 1) return countNew(await applyShard(0, events));
+      const parts = new Map<number, { events: CounterBatchEvent[]; of: number[] }>();
+      events.forEach((e, index) => {
+        for (const [shard, counters] of groupByShard(layout, e.counters, (c) => c.resourceId)) {
+          let part = parts.get(shard);
+          if (!part) parts.set(shard, (part = { events: [], of: [] }));
+          part.events.push({ ...e, counters: counters.map((c) => c.item) });
+          part.of.push(index);
         }
-      }
-      return redis.hgpApplyEvents(keys.length, ...keys, ...args);
+      });
+      const fresh = new Set<number>();
+      await Promise.all(
+        [...parts].map(async ([shard, part]) => {
+          const flags = await applyShard(shard, part.events);
+          part.of.forEach((index, k) => flags[k] === "1" && fresh.add(index));
+        }),
+      );
+      return fresh.size;
     },
   };
 }

@@ -1,3 +1,4 @@
+import type { ShardLayout } from "../lib/redis-shards.js";
 import type { TimeRange } from "../lib/validation.js";
 
 /**
@@ -32,10 +33,14 @@ export function rangeHours(range: TimeRange, nowMs: number): number[] {
   return Array.from({ length: n }, (_, i) => last - (n - 1 - i) * HOUR_MS);
 }
 
-export const rankKey = (counterType: string, hourMs: number) => `rank:${counterType}:${hourId(hourMs)}`;
+/** A bucket's key, under the shard's hash tag in cluster mode (lib/redis-shards.ts): a resource's buckets live with its shard. */
+const bucketKey = (prefix: string) => (layout: ShardLayout, shard: number, counterType: string, hourMs: number) =>
+  layout.key(prefix, shard, `${counterType}:${hourId(hourMs)}`);
+
+export const rankKey = bucketKey("rank");
 /** Increment counts per resource and hour (HINCRBY: a counter per field costs a third of a sorted-set update). */
-export const countKey = (counterType: string, hourMs: number) => `rankc:${counterType}:${hourId(hourMs)}`;
+export const countKey = bucketKey("rankc");
 /** Increment counts as releases before per-batch events kept them, in sorted sets: read, never written, until they expire. */
-export const legacyCountKey = (counterType: string, hourMs: number) => `rankn:${counterType}:${hourId(hourMs)}`;
+export const legacyCountKey = bucketKey("rankn");
 /** Exact int64 sums per resource and hour (HINCRBY); the rank bucket's double scores order the ranking. */
-export const sumKey = (counterType: string, hourMs: number) => `ranks:${counterType}:${hourId(hourMs)}`;
+export const sumKey = bucketKey("ranks");

@@ -9,6 +9,7 @@ import { createRegistry } from "../lib/metrics.js";
 import { startOpsServer } from "../lib/ops-server.js";
 import { connectRedis, createRedis } from "../lib/redis.js";
 import { createRedisMetrics } from "../lib/redis-metrics.js";
+import { shardLayout } from "../lib/redis-shards.js";
 import { onShutdown } from "../lib/shutdown.js";
 import { startTelemetry } from "../lib/telemetry.js";
 import { createEventApplier } from "./apply.js";
@@ -48,7 +49,18 @@ const eventDelay = new Histogram({
   registers: [registry],
 });
 
-const redis = createRedis({ url: config.redisUrl, password: config.redisPassword, commandTimeoutMs: config.redisCommandTimeoutMs }, logger, "analytics");
+const redis = createRedis(
+  {
+    mode: config.redisMode,
+    url: config.redisUrl,
+    clusterNodes: config.redisClusterNodes,
+    password: config.redisPassword,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+  },
+  logger,
+  "analytics",
+);
+const layout = shardLayout(config.redisMode, config.redisClusterShards);
 await connectRedis(redis, logger);
 
 const consumer = createEventConsumer({
@@ -57,7 +69,11 @@ const consumer = createEventConsumer({
   partitions: config.kafkaPartitions,
   groupId: config.groupId,
   sessionTimeoutMs: config.sessionTimeoutMs,
-  applier: createEventApplier(redis, { dedupTtlSeconds: config.dedupTtlSeconds, bucketTtlSeconds: config.bucketTtlSeconds }),
+  applier: createEventApplier(redis, layout, {
+    dedupTtlSeconds: config.dedupTtlSeconds,
+    bucketTtlSeconds: config.bucketTtlSeconds,
+    durability: config.redisDurability,
+  }),
   chunkSize: config.applyChunk,
   logger,
   onApplied: (n, dup) => {
@@ -70,7 +86,7 @@ const consumer = createEventConsumer({
   redisMetrics,
 });
 
-const queries = createAnalyticsQueries(redis, { topCacheSeconds: config.topCacheSeconds });
+const queries = createAnalyticsQueries(redis, layout, { topCacheSeconds: config.topCacheSeconds });
 const grpcServer = await startGrpcServer(
   {
     host: config.host,

@@ -71,8 +71,13 @@ export function planBatch(ops: readonly IncrementOp[]): BatchPlan {
  */
 export type Value = number | string;
 
-/** Why Redis refused one increment; nothing of it was applied. */
-export type Refusal = "not_a_counter" | "overflow" | "idempotency_conflict" | "unexpected";
+/**
+ * Why Redis refused one increment; nothing of it was applied. Except
+ * "unavailable": its shard of a cluster failed the call (the other shards'
+ * operations of the batch went through), and it may or may not have been
+ * applied.
+ */
+export type Refusal = "not_a_counter" | "overflow" | "idempotency_conflict" | "unexpected" | "unavailable";
 
 export interface Refused {
   refused: Refusal;

@@ -49,13 +49,16 @@ function operationError(c: Counter, r: Refused): OperationError {
       return { code: grpc.status.ALREADY_EXISTS, message: "the idempotency key was already used for a different increment; it was not applied" };
     case "unexpected":
       return { code: grpc.status.INTERNAL, message: `counter storage refused the increment of ${name}; it was not applied` };
+    case "unavailable":
+      return { code: grpc.status.UNAVAILABLE, message: `the counter storage shard holding ${name} did not answer; an increment answered this way may or may not have been applied` };
   }
 }
 
 function toResponse(op: IncrementOp, result: OpResult, now: number, logger: Logger): IncrementCounterResponse {
   if (isRefused(result)) {
     const error = operationError(op, result);
-    if (result.refused !== "idempotency_conflict") logger.warn({ counter: `${op.resourceId}:${op.counterType}`, redis: result.detail }, error.message);
+    // A shard's failure is logged once per call (increment()), not once per operation.
+    if (result.refused !== "idempotency_conflict" && result.refused !== "unavailable") logger.warn({ counter: `${op.resourceId}:${op.counterType}`, redis: result.detail }, error.message);
     return { resourceId: op.resourceId, counterType: op.counterType, currentValue: "0", duplicate: false, timestampMs: now, error };
   }
   return {
@@ -78,6 +81,8 @@ export function createCounterService({ store, maxBatch, logger, onIncrements, te
     const ops = requests.map((r, i) => toOp(r, requests.length > 1 ? i : undefined));
     if (ops.length === 0) return [];
     const results = await store.increment(ops, traceparent);
+    const unavailable = results.filter((r): r is Refused => isRefused(r) && r.refused === "unavailable");
+    if (unavailable.length > 0) logger.warn({ operations: unavailable.length, of: ops.length, err: unavailable[0]!.detail }, "a counter storage shard failed its part of the batch");
     onIncrements?.(ops);
     const now = Date.now();
     return ops.map((op, i) => toResponse(op, results[i]!, now, logger));

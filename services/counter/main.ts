@@ -8,13 +8,14 @@ import { counterTypeLabeler, createRegistry } from "../lib/metrics.js";
 import { startOpsServer } from "../lib/ops-server.js";
 import { connectRedis, createRedis } from "../lib/redis.js";
 import { createRedisMetrics } from "../lib/redis-metrics.js";
+import { shardLayout } from "../lib/redis-shards.js";
 import { onShutdown } from "../lib/shutdown.js";
 import { startTelemetry } from "../lib/telemetry.js";
 import { loadCounterConfig } from "./config.js";
 import { createCounterService } from "./grpc-service.js";
 import { createCounterMetrics } from "./metrics.js";
 import { createOutboxRelay, outboxBacklog } from "./outbox-relay.js";
-import { createCounterStore } from "./store.js";
+import { createCounterStore, outboxStreams } from "./store.js";
 
 const config = loadOrExit("counter", () => loadCounterConfig());
 const logger = createLogger("counter", config.logLevel);
@@ -22,19 +23,36 @@ const telemetry = await startTelemetry(config.telemetry, logger);
 const registry = createRegistry("counter");
 const redisMetrics = createRedisMetrics(registry);
 
-const redisOptions = { url: config.redisUrl, password: config.redisPassword, commandTimeoutMs: config.redisCommandTimeoutMs };
+const redisOptions = {
+  mode: config.redisMode,
+  url: config.redisUrl,
+  clusterNodes: config.redisClusterNodes,
+  password: config.redisPassword,
+  commandTimeoutMs: config.redisCommandTimeoutMs,
+};
+const layout = shardLayout(config.redisMode, config.redisClusterShards);
+const streams = outboxStreams(layout, config.outboxStream);
 const redis = createRedis(redisOptions, logger, "counter");
 const relayRedis = createRedis({ ...redisOptions, commandTimeoutMs: config.redisCommandTimeoutMs + 2_000 }, logger, "counter-relay");
 await Promise.all([connectRedis(redis, logger), connectRedis(relayRedis, logger)]);
 const metrics = createCounterMetrics(registry, counterTypeLabeler(config.metricsCounterTypes), () =>
-  outboxBacklog(redis, config.outboxStream),
+  outboxBacklog(redis, streams),
 );
 
-const store = createCounterStore({ redis, outboxStream: config.outboxStream, eventFormat: config.eventFormat, idempotencyTtlSeconds: config.idempotencyTtlSeconds, redisMetrics });
+const store = createCounterStore({
+  redis,
+  layout,
+  outboxStream: config.outboxStream,
+  eventFormat: config.eventFormat,
+  idempotencyTtlSeconds: config.idempotencyTtlSeconds,
+  durability: config.redisDurability,
+  onNotReplicated: metrics.onNotReplicated,
+  redisMetrics,
+});
 const relay = createOutboxRelay({
   redis: relayRedis,
   kafka: createKafka({ brokers: config.kafkaBrokers, clientId: "highgopress-counter" }, logger),
-  stream: config.outboxStream,
+  streams,
   topic: config.kafkaTopic,
   partitions: config.kafkaPartitions,
   group: "outbox-relay",

@@ -42,6 +42,11 @@ export function createCounterMetrics(
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000],
     registers: [registry],
   });
+  const notReplicated = new Counter({
+    name: "highgopress_counter_unreplicated_batches_total",
+    help: "Script calls applied on the primary that too few replicas confirmed within REDIS_WAIT_TIMEOUT_MS; their increments were answered 503 (in doubt).",
+    registers: [registry],
+  });
   new Gauge({
     name: "highgopress_outbox_entries",
     help: "Entries waiting in the outbox.",
@@ -82,5 +87,6 @@ export function createCounterMetrics(
       publishBatch.observe(events);
     },
     onFailed: (events: number) => failed.inc(events),
+    onNotReplicated: () => notReplicated.inc(),
   };
 }

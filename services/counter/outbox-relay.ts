@@ -3,13 +3,21 @@ import type { CompressionTypes, Kafka, Message } from "kafkajs";
 import { ensureTopic, sleep } from "../lib/kafka.js";
 import { BACKOFF, backoffMs } from "../lib/retry.js";
 import type { Logger } from "../lib/logger.js";
-import type { Redis } from "../lib/redis.js";
+import type { RedisClient } from "../lib/redis.js";
 import { untimed, type RedisMetrics } from "../lib/redis-metrics.js";
 import { batchParent, endSpan, formatTraceparent, getTracer, parseTraceparent, SpanKind, tracingEnabled, type Span } from "../lib/telemetry.js";
 import { byteRuns, entryTraceparent, toKafkaMessage, type StreamEntry } from "./outbox-entry.js";
+import type { OutboxStream } from "./store.js";
 
 /** Values per produce request; far below the broker's 1 MiB record batch limit. */
 const PRODUCE_BYTES = 512 * 1024;
+
+/**
+ * With several streams (one per cluster shard) a blocking read cannot wait
+ * on all of them (they live in different slots), so an idle relay reads
+ * each without blocking and sleeps this long between rounds.
+ */
+const IDLE_POLL_MS = 20;
 
 /**
  * Moves outbox entries (written atomically with the increments) to Kafka.
@@ -17,13 +25,15 @@ const PRODUCE_BYTES = 512 * 1024;
  * share the work; an entry is acknowledged and deleted only after Kafka
  * acknowledged it (acks=all, idempotent producer). What a crashed relay had
  * in hand stays pending and is re-read on restart, or claimed by another pod
- * once idle. Redelivery is safe: the event id is the stream entry id.
+ * once idle. Redelivery is safe: the event id is the stream entry id (after
+ * the shard's tag in cluster mode, where each shard has its own stream).
  */
 export interface OutboxRelayOptions {
   /** A dedicated connection: XREADGROUP BLOCK holds it. */
-  redis: Redis;
+  redis: RedisClient;
   kafka: Kafka;
-  stream: string;
+  /** One per shard; all are shared through the same consumer group name. */
+  streams: readonly OutboxStream[];
   topic: string;
   partitions: number;
   group: string;
@@ -53,11 +63,16 @@ export interface OutboxRelay {
   stop(): Promise<void>;
 }
 
-/** Entries in the outbox and the age of the oldest, for metrics and alerts. */
-export async function outboxBacklog(redis: Redis, stream: string): Promise<{ length: number; oldestAgeSeconds: number }> {
-  const [length, first] = await Promise.all([redis.xlen(stream), redis.xrange(stream, "-", "+", "COUNT", 1)]);
-  const oldestId = first[0]?.[0];
-  const oldestMs = oldestId ? Number(oldestId.split("-")[0]) : Date.now();
+/** Entries in the outbox (all shards) and the age of the oldest, for metrics and alerts. */
+export async function outboxBacklog(redis: RedisClient, streams: readonly OutboxStream[]): Promise<{ length: number; oldestAgeSeconds: number }> {
+  const perStream = await Promise.all(streams.map(({ key }) => Promise.all([redis.xlen(key), redis.xrange(key, "-", "+", "COUNT", 1)])));
+  let length = 0;
+  let oldestMs = Date.now();
+  for (const [n, first] of perStream) {
+    length += n;
+    const oldestId = first[0]?.[0];
+    if (oldestId) oldestMs = Math.min(oldestMs, Number(oldestId.split("-")[0]));
+  }
   return { length, oldestAgeSeconds: Math.max(0, (Date.now() - oldestMs) / 1000) };
 }
 
@@ -112,51 +127,65 @@ function tracePublish(entries: StreamEntry[], messages: Message[], topic: string
   return span;
 }
 
+/** What one read found: per stream (in `streams` order), its entries. */
+type Batch = StreamEntry[][];
+
+const entriesOf = (reply: unknown): StreamEntry[] =>
+  // Pending entries already deleted by another relay come back with no fields.
+  ((reply as [string, StreamEntry[]][] | null)?.[0]?.[1] ?? []).filter((e) => Array.isArray(e[1]));
+
+const size = (batch: Batch) => batch.reduce((n, entries) => n + entries.length, 0);
+
 export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
-  const { redis, kafka, stream, group, batchSize, logger } = options;
+  const { redis, kafka, streams, group, batchSize, logger } = options;
   const consumer = options.consumer ?? hostname();
   const timeAck = options.redisMetrics?.command("xack_xdel", "MULTI XACK XDEL") ?? untimed;
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+  // Stream entry ids are unique per stream only; a shard's events carry its tag.
+  const eventId = (s: number, id: string) => (streams[s]!.tag ? `${streams[s]!.tag}/${id}` : id);
   let stopping = false;
   let loop: Promise<void> | undefined;
   let producerReady = false;
   let lastClaim = 0;
 
-  async function ensureGroup(): Promise<void> {
-    try {
-      await redis.xgroup("CREATE", stream, group, "0", "MKSTREAM");
-    } catch (err) {
-      if (!String((err as Error).message).includes("BUSYGROUP")) throw err;
+  async function ensureGroups(): Promise<void> {
+    for (const { key } of streams) {
+      try {
+        await redis.xgroup("CREATE", key, group, "0", "MKSTREAM");
+      } catch (err) {
+        if (!String((err as Error).message).includes("BUSYGROUP")) throw err;
+      }
     }
   }
 
-  async function read(ownPending: boolean): Promise<StreamEntry[]> {
+  /** Each stream's entries from `from` ("0": own pending, ">": new), without blocking. */
+  const readEach = (from: string, count: number): Promise<Batch> =>
+    Promise.all(streams.map(async ({ key }) => entriesOf(await redis.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", key, from))));
+
+  async function read(ownPending: boolean): Promise<Batch> {
     if (Date.now() - lastClaim > options.claimIdleMs / 2) {
       lastClaim = Date.now();
-      const claimed = (await redis.xautoclaim(stream, group, consumer, options.claimIdleMs, "0-0", "COUNT", batchSize)) as [
-        string,
-        StreamEntry[],
-      ];
-      const entries = claimed[1].filter((e) => Array.isArray(e[1]));
-      if (entries.length > 0) return entries;
+      const claimed = await Promise.all(
+        streams.map(async ({ key }) => {
+          const reply = (await redis.xautoclaim(key, group, consumer, options.claimIdleMs, "0-0", "COUNT", batchSize)) as [string, StreamEntry[]];
+          return reply[1].filter((e) => Array.isArray(e[1]));
+        }),
+      );
+      if (size(claimed) > 0) return claimed;
     }
-    const reply = ownPending
-      ? await redis.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "STREAMS", stream, "0")
-      : await redis.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "BLOCK", options.blockMs, "STREAMS", stream, ">");
-    const entries = (reply as [string, StreamEntry[]][] | null)?.[0]?.[1] ?? [];
-    // Pending entries already deleted by another relay come back with no fields.
-    return entries.filter((e) => Array.isArray(e[1]));
+    if (ownPending) return readEach("0", batchSize);
+    if (streams.length === 1) {
+      const reply = await redis.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "BLOCK", options.blockMs, "STREAMS", streams[0]!.key, ">");
+      return [entriesOf(reply)];
+    }
+    const batch = await readEach(">", batchSize);
+    if (size(batch) === 0) await sleep(IDLE_POLL_MS);
+    return batch;
   }
 
-  /** New entries that arrived meanwhile, without blocking. */
-  async function readMore(count: number): Promise<StreamEntry[]> {
-    const reply = await redis.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", stream, ">");
-    const entries = (reply as [string, StreamEntry[]][] | null)?.[0]?.[1] ?? [];
-    return entries.filter((e) => Array.isArray(e[1]));
-  }
-
-  async function publish(entries: StreamEntry[]): Promise<void> {
-    const messages = entries.map(([id, f]) => toKafkaMessage(id, f));
+  async function publish(batch: Batch): Promise<void> {
+    const entries = batch.flat();
+    const messages = batch.flatMap((perStream, s) => perStream.map(([id, f]) => toKafkaMessage(eventId(s, id), f)));
     const span = tracePublish(entries, messages, options.topic);
     let sendMs = 0;
     // A run Kafka acknowledged is not sent again when a later one fails.
@@ -191,28 +220,35 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     endSpan(span);
   }
 
-  async function acknowledge(entries: StreamEntry[]): Promise<void> {
-    const ids = entries.map(([id]) => id);
-    await timeAck.time(() => redis.multi().xack(stream, group, ...ids).xdel(stream, ...ids).exec());
+  async function acknowledge(batch: Batch): Promise<void> {
+    await Promise.all(
+      batch.map((entries, s) => {
+        if (entries.length === 0) return undefined;
+        const ids = entries.map(([id]) => id);
+        const key = streams[s]!.key;
+        return timeAck.time(() => redis.multi().xack(key, group, ...ids).xdel(key, ...ids).exec());
+      }),
+    );
   }
 
   async function run(): Promise<void> {
     let ownPending = true;
     for (let attempt = 0; !stopping; ) {
       try {
-        if (attempt === 0 || ownPending) await ensureGroup();
-        const entries = await read(ownPending);
-        if (!ownPending && entries.length > 0 && entries.length < batchSize && (options.lingerMs ?? 0) > 0) {
+        if (attempt === 0 || ownPending) await ensureGroups();
+        const batch = await read(ownPending);
+        const found = size(batch);
+        if (!ownPending && found > 0 && found < batchSize && (options.lingerMs ?? 0) > 0) {
           await sleep(options.lingerMs!);
-          entries.push(...(await readMore(batchSize - entries.length)));
+          (await readEach(">", batchSize - found)).forEach((more, s) => batch[s]!.push(...more));
         }
-        if (entries.length === 0) {
+        if (size(batch) === 0) {
           ownPending = false;
           attempt = 0;
           continue;
         }
-        await publish(entries);
-        await acknowledge(entries);
+        await publish(batch);
+        await acknowledge(batch);
         attempt = 0;
       } catch (err) {
         if (stopping) break;

@@ -1,16 +1,30 @@
 import type { Result } from "ioredis";
-import type { Redis } from "../lib/redis.js";
+import { callReplicated, defineScript, type Durability, type RedisClient } from "../lib/redis.js";
 import { untimed, type RedisMetrics } from "../lib/redis-metrics.js";
+import { groupByShard, type ShardLayout } from "../lib/redis-shards.js";
 import { formatTraceparent } from "../lib/telemetry.js";
+import { createReplicaGate } from "./replica-gate.js";
 import { planBatch, resolveResults, type IdempotentOutcome, type IncrementOp, type OpResult, type Refusal, type Refused, type Value } from "./batch.js";
 
 /**
  * Everything that knows the counter's Redis layout: key names, the atomic
- * increment + outbox script, reads. A move to Redis Cluster (one outbox per
- * slot, batches routed per slot) stays inside this module.
+ * increment + outbox script, reads. In cluster mode a batch is split by
+ * shard (lib/redis-shards.ts) and each shard's part is one script call on
+ * its own counters, outbox stream and idempotency records, all calls in
+ * parallel.
  */
-export const counterKey = (resourceId: string, counterType: string) => `counter:${resourceId}:${counterType}`;
-const idempotencyKey = (requestId: string) => `idem:${requestId}`;
+export const counterKey = (layout: ShardLayout, resourceId: string, counterType: string) =>
+  layout.key("counter", layout.shardOf(resourceId), `${resourceId}:${counterType}`);
+
+export interface OutboxStream {
+  key: string;
+  /** The shard's hash tag, "" in standalone mode; it prefixes the stream's event ids, which are unique per stream only. */
+  tag: string;
+}
+
+/** The outbox stream of each shard: `base` itself in standalone mode, `base:{tag}` per shard in a cluster. */
+export const outboxStreams = (layout: ShardLayout, base: string): OutboxStream[] =>
+  layout.tags.map((tag) => ({ key: tag ? `${base}:{${tag}}` : base, tag }));
 
 const REFUSALS: Record<string, Refusal> = { "!not_a_counter": "not_a_counter", "!overflow": "overflow" };
 const refusedBy = (reply: string): Refused => ({ refused: REFUSALS[reply] ?? "unexpected", detail: reply.slice(1) });
@@ -178,64 +192,94 @@ export const EVENT_FORMATS = ["batch", "per-key"] as const;
 export type EventFormat = (typeof EVENT_FORMATS)[number];
 
 export interface CounterStoreOptions {
-  redis: Redis;
+  redis: RedisClient;
+  layout: ShardLayout;
+  /** The outbox stream's name; per shard `name:{tag}` in cluster mode. */
   outboxStream: string;
   eventFormat: EventFormat;
   idempotencyTtlSeconds: number;
+  /** Replicas that must hold a batch's writes before it is answered (WAIT after the script); none by default. */
+  durability?: Durability;
+  onNotReplicated?: () => void;
   /** Latency of the script and read calls (and their spans when the batch is traced). */
   redisMetrics?: RedisMetrics;
 }
 
 export interface CounterStore {
-  /** Applies the batch with one script call; results are in op order. */
+  /** Applies the batch with one script call per shard; results are in op order. */
   increment(ops: readonly IncrementOp[], traceparent?: string): Promise<OpResult[]>;
   /** Decimal values ("0" for a missing key), or why a key cannot be read as a counter. */
   get(counters: ReadonlyArray<{ resourceId: string; counterType: string }>): Promise<Array<string | Refused>>;
 }
 
-export function createCounterStore({ redis, outboxStream, eventFormat, idempotencyTtlSeconds, redisMetrics }: CounterStoreOptions): CounterStore {
+/** After a WAIT found too few replicas, how long a shard's writes fail at once (replica-gate.ts). */
+const SHORT_OF_REPLICAS_MS = 1_000;
+
+export function createCounterStore(options: CounterStoreOptions): CounterStore {
+  const { redis, layout, outboxStream, eventFormat, idempotencyTtlSeconds, durability = { replicas: 0, timeoutMs: 0 }, redisMetrics } = options;
   const format = eventFormat === "batch" ? "b" : "k";
-  redis.defineCommand("hgpIncrement", { lua: INCREMENT_SCRIPT });
+  const streams = outboxStreams(layout, outboxStream);
+  const gate = createReplicaGate(layout.tags.length, SHORT_OF_REPLICAS_MS, options.onNotReplicated);
+  defineScript(redis, "hgpIncrement", INCREMENT_SCRIPT);
   const timeIncrement = redisMetrics?.command("hgp_increment", "EVALSHA hgpIncrement") ?? untimed;
   const timeGet = redisMetrics?.command("mget", "MGET") ?? untimed;
-  return {
-    async increment(ops, traceparent = "") {
-      const plan = planBatch(ops);
-      const keys: string[] = [outboxStream];
-      const args: (string | number)[] = [
-        Date.now(),
-        plan.groups.length,
-        plan.idempotent.length,
-        idempotencyTtlSeconds,
-        traceparent,
-        format,
-      ];
-      for (const g of plan.groups) {
-        keys.push(counterKey(g.resourceId, g.counterType));
-        args.push(g.sum, g.count, g.resourceId, g.counterType);
-      }
-      for (const op of plan.idempotent) {
-        keys.push(idempotencyKey(op.requestId));
-        args.push(op.group + 1, op.delta, op.fingerprint);
-      }
-      const reply = await timeIncrement.time(
-          (span) => {
-            // A traced batch hands the script span's context to its outbox entries (relay → Kafka → analytics).
-            if (span) args[4] = formatTraceparent(span.spanContext());
-            return redis.hgpIncrement(keys.length, ...keys, ...args);
-          },
-          { "db.redis.keys": keys.length, "highgopress.batch.size": ops.length },
-        );
-      const n = plan.groups.length;
-      return resolveResults(plan, reply.slice(0, n).map(groupValue), reply.slice(n).map(idempotentOutcome));
-    },
-    async get(counters) {
-      if (counters.length === 0) return [];
-      const values = await timeGet.time(() => redis.mget(counters.map((c) => counterKey(c.resourceId, c.counterType))), {
-        "db.redis.keys": counters.length,
+
+  async function incrementShard(shard: number, ops: readonly IncrementOp[], traceparent: string): Promise<OpResult[]> {
+    const plan = planBatch(ops);
+    const keys: string[] = [streams[shard]!.key];
+    const args: (string | number)[] = [Date.now(), plan.groups.length, plan.idempotent.length, idempotencyTtlSeconds, traceparent, format];
+    for (const g of plan.groups) {
+      keys.push(layout.key("counter", shard, `${g.resourceId}:${g.counterType}`));
+      args.push(g.sum, g.count, g.resourceId, g.counterType);
+    }
+    for (const op of plan.idempotent) {
+      keys.push(layout.key("idem", shard, op.requestId));
+      args.push(op.group + 1, op.delta, op.fingerprint);
+    }
+    const reply = await timeIncrement.time(
+      (span) => {
+        // A traced batch hands the script span's context to its outbox entries (relay → Kafka → analytics).
+        if (span) args[4] = formatTraceparent(span.spanContext());
+        if (durability.replicas === 0) return redis.hgpIncrement(keys.length, ...keys, ...args);
+        return gate.run(shard, () => callReplicated<Array<number | string>>(redis, (p) => p.hgpIncrement(keys.length, ...keys, ...args), durability));
+      },
+      { "db.redis.keys": keys.length, "highgopress.batch.size": ops.length },
+    );
+    const n = plan.groups.length;
+    return resolveResults(plan, reply.slice(0, n).map(groupValue), reply.slice(n).map(idempotentOutcome));
+  }
+
+  async function getShard(shard: number, counters: ReadonlyArray<{ resourceId: string; counterType: string }>): Promise<Array<string | Refused>> {
+    const values = await timeGet.time(() => redis.mget(counters.map((c) => layout.key("counter", shard, `${c.resourceId}:${c.counterType}`))), {
+      "db.redis.keys": counters.length,
+    });
+    // MGET answers nil for a key of another type, as for a missing one.
+    return values.map((v) => (v === null ? "0" : INT64.test(v) ? v : { refused: "not_a_counter", detail: "not an integer" }));
+  }
+
+  /**
+   * Runs `perShard` on each shard's part of `items` in parallel and puts the
+   * answers back in item order. On a cluster a shard that fails answers
+   * "unavailable" for its part while the others answer as usual: a call
+   * never fails as a whole for one primary's loss, so callers' circuit
+   * breakers (which count failed calls) stay closed for the other shards.
+   */
+  async function byShard<T extends { resourceId: string }, R>(items: readonly T[], perShard: (shard: number, part: T[]) => Promise<R[]>): Promise<Array<R | Refused>> {
+    if (layout.tags.length === 1) return perShard(0, items as T[]);
+    const parts = [...groupByShard(layout, items, (item) => item.resourceId)];
+    const settled = await Promise.allSettled(parts.map(([shard, part]) => perShard(shard, part.map((p) => p.item))));
+    const results: Array<R | Refused> = new Array(items.length);
+    parts.forEach(([, part], k) => {
+      const outcome = settled[k]!;
+      part.forEach((p, i) => {
+        results[p.index] = outcome.status === "fulfilled" ? outcome.value[i]! : { refused: "unavailable", detail: String((outcome.reason as Error)?.message ?? outcome.reason) };
       });
-      // MGET answers nil for a key of another type, as for a missing one.
-      return values.map((v) => (v === null ? "0" : INT64.test(v) ? v : { refused: "not_a_counter", detail: "not an integer" }));
-    },
+    });
+    return results;
+  }
+
+  return {
+    increment: (ops, traceparent = "") => byShard(ops, (shard, part) => incrementShard(shard, part, traceparent)),
+    get: async (counters) => (counters.length === 0 ? [] : byShard(counters, getShard)),
   };
 }

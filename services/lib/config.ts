@@ -1,3 +1,5 @@
+import { DEFAULT_CLUSTER_SHARDS, REDIS_MODES } from "./redis-shards.js";
+
 /**
  * Environment configuration, parsed and validated once at start-up. Every
  * problem is collected so an operator sees all bad values in one message.
@@ -150,11 +152,26 @@ export function loadOrExit<T>(service: string, load: () => T): T {
 
 /** Settings every gRPC back end (counter, analytics) reads the same way. */
 export function readBackendSettings(env: EnvReader) {
+  const redisMode = env.oneOf("REDIS_MODE", "standalone", REDIS_MODES);
+  const redisClusterNodes = env.hostPorts("REDIS_CLUSTER_NODES", []);
+  if (redisMode === "cluster" && redisClusterNodes.length === 0) env.problem("REDIS_MODE=cluster needs REDIS_CLUSTER_NODES (host:port of one or more cluster nodes)");
+  const redisCommandTimeoutMs = env.int("REDIS_COMMAND_TIMEOUT_MS", 2_000, { min: 10, max: 60_000 });
+  const redisWaitTimeoutMs = env.int("REDIS_WAIT_TIMEOUT_MS", 250, { min: 1, max: 60_000 });
+  if (redisWaitTimeoutMs >= redisCommandTimeoutMs) env.problem(`REDIS_WAIT_TIMEOUT_MS (${redisWaitTimeoutMs}) must be below REDIS_COMMAND_TIMEOUT_MS (${redisCommandTimeoutMs})`);
   return {
     host: env.string("HOST", "0.0.0.0"),
+    redisMode,
     redisUrl: env.url("REDIS_URL", "redis://127.0.0.1:6379", ["redis:", "rediss:"]),
+    redisClusterNodes,
+    // Counter and analytics must agree: the shards' hash tags are part of every key name.
+    redisClusterShards: env.int("REDIS_CLUSTER_SHARDS", DEFAULT_CLUSTER_SHARDS, { min: 1, max: 1_024 }),
     redisPassword: env.optionalString("REDIS_PASSWORD"),
-    redisCommandTimeoutMs: env.int("REDIS_COMMAND_TIMEOUT_MS", 2_000, { min: 10, max: 60_000 }),
+    redisCommandTimeoutMs,
+    // A write is answered once this many replicas hold it (WAIT): on a cluster, one, so a primary's loss loses no acknowledged increment.
+    redisDurability: {
+      replicas: env.int("REDIS_WAIT_REPLICAS", redisMode === "cluster" ? 1 : 0, { min: 0, max: 5 }),
+      timeoutMs: redisWaitTimeoutMs,
+    },
     kafkaBrokers: env.hostPorts("KAFKA_BROKERS", ["127.0.0.1:9092"]),
     kafkaTopic: env.string("KAFKA_TOPIC", "counter-events"),
     kafkaPartitions: env.int("KAFKA_PARTITIONS", 3, { min: 1, max: 1000 }),

@@ -1,11 +1,16 @@
-import { Redis } from "ioredis";
+import { Cluster, Redis, type ChainableCommander } from "ioredis";
 import type { Logger } from "./logger.js";
+import type { RedisMode } from "./redis-shards.js";
 import { BACKOFF, backoffMs } from "./retry.js";
 
-export type { Redis };
+/** A standalone server or a cluster: the services use the commands both have. */
+export type RedisClient = Redis | Cluster;
 
 export interface RedisOptions {
+  mode: RedisMode;
   url: string;
+  /** host:port of cluster nodes to discover the cluster from (cluster mode). */
+  clusterNodes: readonly string[];
   password?: string;
   /** A command that has not been answered by then fails instead of hanging. */
   commandTimeoutMs: number;
@@ -13,20 +18,41 @@ export interface RedisOptions {
 
 /**
  * A Redis client that pipelines automatically (many concurrent batches share
- * one round trip) and fails fast while disconnected instead of queueing
- * without bound; it keeps reconnecting in the background.
+ * one round trip, per node in a cluster) and fails fast while disconnected
+ * instead of queueing without bound; it keeps reconnecting in the
+ * background. A cluster client follows MOVED/ASK redirections and topology
+ * changes (a replica promoted, slots moved) by itself.
  */
-export function createRedis(options: RedisOptions, logger: Logger, name: string): Redis {
-  const redis = new Redis(options.url, {
+export function createRedis(options: RedisOptions, logger: Logger, name: string): RedisClient {
+  const connection = {
     password: options.password,
-    enableAutoPipelining: true,
-    enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: options.commandTimeoutMs,
     connectionName: name,
-    lazyConnect: true,
-    retryStrategy: (attempt) => backoffMs(attempt, BACKOFF.redisReconnect),
-  });
+  };
+  const retry = (attempt: number) => backoffMs(attempt, BACKOFF.redisReconnect);
+  const redis: RedisClient =
+    options.mode === "cluster"
+      ? new Cluster(
+          options.clusterNodes.map((node) => {
+            const at = node.lastIndexOf(":");
+            return { host: node.slice(0, at), port: Number(node.slice(at + 1)) };
+          }),
+          {
+            enableAutoPipelining: true,
+            enableOfflineQueue: false,
+            lazyConnect: true,
+            clusterRetryStrategy: retry,
+            // Topology changes (a replica promoted, slots moved) are picked up within this even without a redirection to learn from.
+            slotsRefreshInterval: 2_000,
+            // A call to a primary that just died is retried a few times (100 ms apart) and then fails fast, well inside callers' deadlines.
+            maxRedirections: 4,
+            retryDelayOnFailover: 100,
+            retryDelayOnClusterDown: 100,
+            redisOptions: connection,
+          },
+        )
+      : new Redis(options.url, { ...connection, enableAutoPipelining: true, enableOfflineQueue: false, lazyConnect: true, retryStrategy: retry });
   let down = false;
   redis.on("error", (err: Error) => {
     if (!down) logger.warn({ err: err.message, client: name }, "redis connection problem; reconnecting");
@@ -40,7 +66,7 @@ export function createRedis(options: RedisOptions, logger: Logger, name: string)
 }
 
 /** Connects, retrying until Redis answers, so start-up order does not matter. */
-export async function connectRedis(redis: Redis, logger: Logger): Promise<void> {
+export async function connectRedis(redis: RedisClient, logger: Logger): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       if (redis.status === "wait" || redis.status === "end") await redis.connect();
@@ -51,4 +77,55 @@ export async function connectRedis(redis: Redis, logger: Logger): Promise<void> 
       await new Promise((r) => setTimeout(r, backoffMs(attempt, BACKOFF.redisReconnect)));
     }
   }
+}
+
+/**
+ * Defines a Lua script as a command. On a cluster it is kept out of
+ * auto-pipelining: ioredis files a script command under the node of its
+ * first argument (the key count), not of its first key, and the pipeline
+ * then refuses keys of another node; sent on its own, the call is routed by
+ * its keys.
+ */
+export function defineScript(redis: RedisClient, name: string, lua: string): void {
+  redis.defineCommand(name, { lua });
+  if (redis instanceof Cluster) redis.options.autoPipeliningIgnoredCommands = [...(redis.options.autoPipeliningIgnoredCommands ?? []), name];
+}
+
+/** How many replicas must hold a script's writes before its caller is answered (0: none, the primary's word). */
+export interface Durability {
+  replicas: number;
+  timeoutMs: number;
+}
+
+/**
+ * Too few replicas: either a call's writes were applied on the primary but
+ * not confirmed in time (in doubt: a failover may lose them), or the call
+ * was not sent because the shard had just been found short of replicas.
+ */
+export class NotReplicatedError extends Error {
+  constructor(readonly applied: boolean, message: string) {
+    super(message);
+    this.name = "NotReplicatedError";
+  }
+}
+
+/**
+ * Sends one call (`queue` adds it to a pipeline) and a WAIT behind it on the
+ * same connection: the answer comes once `durability.replicas` replicas hold
+ * the call's writes. One WAIT per call: a coalesced batch pays one replica
+ * round trip, not one per increment.
+ */
+export async function callReplicated<T>(redis: RedisClient, queue: (pipeline: ChainableCommander) => ChainableCommander, durability: Durability): Promise<T> {
+  const replies = (await queue(redis.pipeline()).wait(durability.replicas, durability.timeoutMs).exec()) ?? [];
+  const [[err, reply], [waitErr, confirmed]] = replies as [[Error | null, T], [Error | null, number]];
+  if (err) {
+    // ioredis follows a redirection only for a pipeline of read-only commands: learn the new owner for the next call.
+    if (redis instanceof Cluster && /^(MOVED|ASK) /.test(err.message)) redis.refreshSlotsCache();
+    throw err;
+  }
+  if (waitErr) throw waitErr;
+  if (confirmed < durability.replicas) {
+    throw new NotReplicatedError(true, `applied on the primary but confirmed by ${confirmed} of ${durability.replicas} replica(s) within ${durability.timeoutMs} ms: in doubt`);
+  }
+  return reply;
 }

@@ -4,7 +4,8 @@ import { grpcError } from "./grpc-server.js";
 import type { Logger } from "./logger.js";
 
 // Replies that mean Redis cannot serve right now (loading, failing over, a busy script, out of memory), not that the call is wrong.
-const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|OOM|NOREPLICAS)\b/;
+// MOVED/ASK reach us only when a cluster's topology is changing (a pipeline sent to a node that no longer serves its slot): nothing ran.
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|OOM|NOREPLICAS|MOVED|ASK)\b/;
 
 /**
  * A failed storage call as callers see it. Only an outage is UNAVAILABLE

@@ -18,6 +18,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { Redis } from "ioredis";
 import { helm, helmBin, kubectl, kubectlBin, repoRoot, runOk } from "../chart/tools.js";
+import { counterKey } from "../../services/counter/store.js";
+import { STANDALONE } from "../../services/lib/redis-shards.js";
 import { checkLedger, IncrementLedger, percentile, runLedgerLoad, runLoad, summarize, type Outcome } from "../faults/support/load.js";
 import { eventually, http, sleep } from "../support/stack.js";
 import {
@@ -225,7 +227,7 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
       await sleep(3_000);
       await fault();
       const summary = await done;
-      const check = await checkLedger(redis!, ledger);
+      const check = await checkLedger({ redis: redis!, counterKey: (r, t) => counterKey(STANDALONE, r, t) }, ledger);
       const failed = outcomes.filter((o) => o.status !== 200);
       report(name, {
         load: summarize(summary),

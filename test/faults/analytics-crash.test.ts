@@ -50,7 +50,7 @@ test("kill -9 of analytics mid-batch: after the restart no event is applied twic
   const restarted = Date.now();
   await stack.start("analytics");
 
-  const check = await checkLedger(stack.redis, ledger);
+  const check = await checkLedger(stack, ledger);
   assert.deepEqual(check.problems.slice(0, 10), []);
   await expectAnalyticsEqualsRedis(stack.gatewayUrl, check, ledger.counterType);
   const caughtUpMs = Date.now() - restarted;
@@ -71,5 +71,5 @@ test("kill -9 of analytics mid-batch: after the restart no event is applied twic
     storedSum: check.storedSum,
     analyticsEqualsRedis: true,
   });
-  await dropLedgerKeys(stack.redis, ledger);
+  await dropLedgerKeys(stack, ledger);
 });

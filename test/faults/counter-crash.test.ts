@@ -38,7 +38,7 @@ test("kill -9 of the counter during writes loses and duplicates nothing", { time
   restartedAt = Date.now();
   const summary = await load;
 
-  const check = await checkLedger(stack.redis, ledger);
+  const check = await checkLedger(stack, ledger);
   assert.deepEqual(check.problems.slice(0, 10), [], "every increment is where its answer says");
   assert.ok(check.acknowledged > 0 && check.inDoubt + check.refused > 0, `the crash was felt: ${JSON.stringify({ ...check, stored: undefined })}`);
   const ackedAfterRestart = ledger.fate.filter((f, i) => f === "acknowledged" && ledger.sentAt[i]! > restartedAt).length;
@@ -54,5 +54,5 @@ test("kill -9 of the counter during writes loses and duplicates nothing", { time
     outageMs: restartedAt - killedAt,
     analyticsEqualsRedis: true,
   });
-  await dropLedgerKeys(stack.redis, ledger);
+  await dropLedgerKeys(stack, ledger);
 });

@@ -66,7 +66,7 @@ test(`Kafka down for ${OUTAGE_MS / 1000} s during writes: writes succeed, the ou
   assert.ok(during.length > (OUTAGE_MS / 1000) * 150, `load kept going during the outage (${during.length} writes)`);
   assert.ok(incrementsAtPeak > during.length * 0.9, `the outbox held the outage's increments (${incrementsAtPeak} in ${outboxAtPeak} entries)`);
 
-  const check = await checkLedger(stack.redis, ledger);
+  const check = await checkLedger(stack, ledger);
   assert.deepEqual(check.problems.slice(0, 10), []);
   const drainStart = Date.now();
   await eventually("the outbox to drain", async () => ((await stack.redis.xlen(stack.env.OUTBOX_STREAM!)) === 0 ? true : undefined), 90_000, 250);
@@ -88,5 +88,5 @@ test(`Kafka down for ${OUTAGE_MS / 1000} s during writes: writes succeed, the ou
     storedSum: check.storedSum,
     analyticsEqualsRedis: true,
   });
-  await dropLedgerKeys(stack.redis, ledger);
+  await dropLedgerKeys(stack, ledger);
 });

@@ -92,7 +92,7 @@ test("Redis down: fast 503s, then recovery without a restart, with every increme
     "no service was restarted",
   );
 
-  const check = await checkLedger(stack.redis, ledger);
+  const check = await checkLedger(stack, ledger);
   assert.deepEqual(check.problems.slice(0, 10), []);
   const after = outcomes.filter((o) => o && o.sentAt > recoveredAt + 100);
   assert.ok(after.length > 0 && after.every((o) => o.status === 200), `writes after recovery succeed: ${JSON.stringify(after.filter((o) => o.status !== 200).slice(0, 3))} of ${after.length}`);
@@ -111,5 +111,5 @@ test("Redis down: fast 503s, then recovery without a restart, with every increme
     ...ledgerFigures(check),
     analyticsEqualsRedis: true,
   });
-  await dropLedgerKeys(stack.redis, ledger);
+  await dropLedgerKeys(stack, ledger);
 });

@@ -36,7 +36,7 @@ test("SIGTERM to the gateway under load: zero failures among accepted requests",
   const summary = await load;
   assert.equal(exitCode, 0, "the gateway shut down cleanly");
 
-  const check = await checkLedger(stack.redis, ledger);
+  const check = await checkLedger(stack, ledger);
   assert.deepEqual(check.problems.slice(0, 10), []);
   const failed = outcomes.filter((o) => o.status !== 200);
   const acceptedAndFailed = failed.filter((o) => !notAccepted(o));
@@ -58,7 +58,7 @@ test("SIGTERM to the gateway under load: zero failures among accepted requests",
     inDoubtStored: check.inDoubtStored,
     exitMsAfterSignal: exitedMs,
   });
-  await dropLedgerKeys(stack.redis, ledger);
+  await dropLedgerKeys(stack, ledger);
   await stack.start("gateway");
 });
 
@@ -81,7 +81,7 @@ test("SIGTERM to the counter under load: everything it applied was acknowledged"
   const summary = await load;
   assert.equal(exitCode, 0, "the counter shut down cleanly");
 
-  const check = await checkLedger(stack.redis, ledger);
+  const check = await checkLedger(stack, ledger);
   assert.deepEqual(check.problems.slice(0, 10), []);
   assert.equal(check.inDoubtStored, 0, "no increment was applied without its answer reaching the client");
   assert.equal(check.storedSum, check.acknowledgedSum, "stored == acknowledged, exactly");
@@ -97,5 +97,5 @@ test("SIGTERM to the counter under load: everything it applied was acknowledged"
     exitMsAfterSignal: exitedMs,
     outboxPendingAfterRestart: (pending as unknown[])[0],
   });
-  await dropLedgerKeys(stack.redis, ledger);
+  await dropLedgerKeys(stack, ledger);
 });

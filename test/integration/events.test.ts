@@ -5,6 +5,7 @@ import { legacyCountKey, rankKey, sumKey } from "../../services/analytics/bucket
 import { createCounterStore, EVENT_COUNTERS, type EventFormat } from "../../services/counter/store.js";
 import { BATCH_EVENT_TYPE, EVENT_TYPE_HEADER } from "../../services/lib/counter-events.js";
 import { CounterBatchEvent, CounterEvent } from "../../services/lib/gen/highgopress/events/v1/counter_event.js";
+import { STANDALONE } from "../../services/lib/redis-shards.js";
 import { eventually, http, infra, kafkaBrokers, startStack, type Stack } from "../support/stack.js";
 
 let stack: Stack;
@@ -77,7 +78,7 @@ describe("events flow from the outbox through Kafka into analytics", () => {
     const type = stack.counterType("outbox");
     const entries = async (eventFormat: EventFormat, ops: Array<[string, number]>) => {
       const outboxStream = `outbox:test-${stack.runId}-${eventFormat}`;
-      const store = createCounterStore({ redis: stack.redis, outboxStream, eventFormat, idempotencyTtlSeconds: 60 });
+      const store = createCounterStore({ redis: stack.redis, layout: STANDALONE, outboxStream, eventFormat, idempotencyTtlSeconds: 60 });
       try {
         await store.increment(ops.map(([resourceId, delta]) => ({ resourceId, counterType: type, delta })));
         return (await stack.redis.xrange(outboxStream, "-", "+")).map(([, fields]) => fields);
@@ -146,9 +147,9 @@ describe("events flow from the outbox through Kafka into analytics", () => {
     // What a release before per-batch events wrote for 5 increments of +1 and +4.
     await stack.redis
       .multi()
-      .zincrby(rankKey(type, hour), 5, "old")
-      .zincrby(legacyCountKey(type, hour), 2, "old")
-      .hincrby(sumKey(type, hour), "old", 5)
+      .zincrby(rankKey(STANDALONE, 0, type, hour), 5, "old")
+      .zincrby(legacyCountKey(STANDALONE, 0, type, hour), 2, "old")
+      .hincrby(sumKey(STANDALONE, 0, type, hour), "old", 5)
       .exec();
     assert.equal((await increment("old", type, 3)).status, 200);
     const top = await eventually("the new increment in the ranking", async () => {

@@ -10,6 +10,7 @@ import { createCounterStore } from "../../services/counter/store.js";
 import { createBatchCalls } from "../../services/gateway/batch-calls.js";
 import { createDownstream } from "../../services/gateway/downstream.js";
 import { createLogger } from "../../services/lib/logger.js";
+import { STANDALONE } from "../../services/lib/redis-shards.js";
 import {
   CounterServiceClient,
   CounterServiceService,
@@ -207,7 +208,7 @@ describe("gateway batch calls on BatchCalls streams", () => {
 
   test("a counter without BatchCalls (a rolling upgrade) gets the batches as unary calls", async () => {
     const outboxStream = `outbox:test-${stack.runId}-older`;
-    const store = createCounterStore({ redis: stack.redis, outboxStream, eventFormat: "batch", idempotencyTtlSeconds: 60 });
+    const store = createCounterStore({ redis: stack.redis, layout: STANDALONE, outboxStream, eventFormat: "batch", idempotencyTtlSeconds: 60 });
     const current = createCounterService({ store, maxBatch: 1_000, logger: createLogger("counter", "error") });
     const older: Partial<CounterServiceServer> = { ...current, batchCalls: undefined };
     const { server, address } = await serve(older);

@@ -8,13 +8,18 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
+import { counterKey, outboxStreams } from "../../services/counter/store.js";
+import type { RedisClient } from "../../services/lib/redis.js";
+import { DEFAULT_CLUSTER_SHARDS, shardLayout, type RedisMode, type ShardLayout } from "../../services/lib/redis-shards.js";
 import { Kafka, logLevel } from "kafkajs";
 import { repoRoot, startService, startServices, stopServices, type ServiceName, type ServiceOptions, type ServiceProcess } from "../../tools/local-system.js";
 
 export { repoRoot, type ServiceName };
 export const runDir = process.env.HIGHGOPRESS_RUN ?? join(repoRoot, ".run");
 export const redisUrl = process.env.TEST_REDIS_URL ?? `redis://127.0.0.1:${process.env.REDIS_PORT ?? 6379}`;
+/** The cluster scripts/redis-cluster.sh starts (its first node; clients discover the rest). */
+export const redisClusterNodes = process.env.TEST_REDIS_CLUSTER_NODES ?? `127.0.0.1:${process.env.REDIS_CLUSTER_PORT ?? 7000}`;
 export const kafkaBrokers = process.env.TEST_KAFKA_BROKERS ?? `127.0.0.1:${process.env.KAFKA_PORT ?? 9092}`;
 
 /**
@@ -71,7 +76,11 @@ export interface Stack {
   gatewayUrl: string;
   ports: { gateway: number; counter: number; counterMetrics: number; analytics: number; analyticsMetrics: number };
   env: Record<string, string>;
-  redis: Redis;
+  /** The services' Redis: a cluster client in cluster mode. */
+  redis: RedisClient;
+  layout: ShardLayout;
+  /** A counter's key as the counter service names it in this mode. */
+  counterKey(resourceId: string, counterType: string): string;
   /** A counter type unique to this run, so rankings only hold this run's data. */
   counterType(name: string): string;
   start(name: ServiceName): Promise<void>;
@@ -83,6 +92,8 @@ export interface Stack {
 
 export interface StackOptions {
   env?: Record<string, string>;
+  /** standalone (the default) or cluster: the services on the cluster scripts/redis-cluster.sh started. */
+  redisMode?: RedisMode;
   services?: ServiceName[];
 }
 
@@ -106,8 +117,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ANALYTICS_ADDR: `127.0.0.1:${ports.analytics}`,
     SHUTDOWN_GRACE_MS: "5000",
     LOG_LEVEL: "info",
+    ...(options.redisMode === "cluster" ? { REDIS_MODE: "cluster", REDIS_CLUSTER_NODES: redisClusterNodes } : {}),
     ...options.env,
   };
+  const layout = shardLayout(options.redisMode ?? "standalone", Number(env.REDIS_CLUSTER_SHARDS ?? DEFAULT_CLUSTER_SHARDS));
   const metricsPort: Record<ServiceName, string> = {
     gateway: String(ports.gateway),
     counter: String(ports.counterMetrics),
@@ -119,7 +132,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     analytics: `http://127.0.0.1:${ports.analyticsMetrics}/readyz`,
   };
   const services = new Map<ServiceName, ServiceProcess>();
-  const redis = new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 3 });
+  const redis: RedisClient =
+    options.redisMode === "cluster"
+      ? new Cluster(redisClusterNodes.split(",").map((node) => ({ host: node.split(":")[0]!, port: Number(node.split(":")[1]) })))
+      : new Redis(redisUrl, { lazyConnect: false, maxRetriesPerRequest: 3 });
   const optionsFor = (name: ServiceName): ServiceOptions => ({
     env: { ...process.env, ...env, METRICS_PORT: metricsPort[name] },
     logFile: join(logDir, `${runId}-${name}.log`),
@@ -144,6 +160,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     ports,
     env,
     redis,
+    layout,
+    counterKey: (resourceId, counterType) => counterKey(layout, resourceId, counterType),
     counterType: (name) => `${name}_${runId}`,
     start,
     kill,
@@ -152,7 +170,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await stopServices(services);
       services.clear();
       // What only this run used goes, so repeated runs do not pile up topics and streams.
-      await redis.del(env.OUTBOX_STREAM!).catch(() => undefined);
+      await Promise.all(outboxStreams(layout, env.OUTBOX_STREAM!).map(({ key }) => redis.del(key).catch(() => undefined)));
       redis.disconnect();
       const admin = new Kafka({ clientId: "test-cleanup", brokers: env.KAFKA_BROKERS!.split(","), logLevel: logLevel.NOTHING }).admin();
       await admin
@@ -194,7 +212,7 @@ export async function http<T = any>(method: string, url: string, body?: unknown,
 }
 
 /** Runs one of the project's infrastructure scripts (e.g. kafka stop). */
-export async function infra(script: "redis" | "kafka", command: "start" | "stop"): Promise<void> {
+export async function infra(script: "redis" | "redis-cluster" | "kafka", command: "start" | "stop"): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const child = spawn("bash", [join(repoRoot, "scripts", `${script}.sh`), command], { stdio: ["ignore", "inherit", "inherit"] });
     child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`scripts/${script}.sh ${command} exited with ${code}`))));

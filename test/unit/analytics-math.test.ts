@@ -2,15 +2,23 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { countKey, HOUR_MS, hourId, legacyCountKey, rangeHours, rankKey, sumKey } from "../../services/analytics/buckets.js";
 import { seriesStats } from "../../services/analytics/stats.js";
+import { clusterLayout, STANDALONE } from "../../services/lib/redis-shards.js";
 
 const t0 = Date.UTC(2026, 10, 22, 14, 37, 12);
 
 test("hour ids and bucket keys are UTC hours", () => {
   assert.equal(hourId(t0), "2026112214");
-  assert.equal(rankKey("like", t0), "rank:like:2026112214");
-  assert.equal(countKey("like", t0), "rankc:like:2026112214");
-  assert.equal(legacyCountKey("like", t0), "rankn:like:2026112214");
-  assert.equal(sumKey("like", t0), "ranks:like:2026112214");
+  assert.equal(rankKey(STANDALONE, 0, "like", t0), "rank:like:2026112214");
+  assert.equal(countKey(STANDALONE, 0, "like", t0), "rankc:like:2026112214");
+  assert.equal(legacyCountKey(STANDALONE, 0, "like", t0), "rankn:like:2026112214");
+  assert.equal(sumKey(STANDALONE, 0, "like", t0), "ranks:like:2026112214");
+});
+
+test("in cluster mode a bucket's keys carry its shard's hash tag", () => {
+  const layout = clusterLayout(12);
+  const tag = layout.tags[5]!;
+  assert.equal(rankKey(layout, 5, "like", t0), `rank:{${tag}}:like:2026112214`);
+  assert.equal(sumKey(layout, 5, "like", t0), `ranks:{${tag}}:like:2026112214`);
 });
 
 test("a range is the current hour and the hours before it, oldest first", () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { counterKey } from "../../services/counter/store.js";
+import { STANDALONE } from "../../services/lib/redis-shards.js";
 import { incrementProblem, isTimeRange, isValidDelta, isValidId, MAX_ABS_DELTA } from "../../services/lib/validation.js";
 
 test("identifiers: 1-128 characters of A-Z a-z 0-9 _ . -", () => {
@@ -30,13 +31,13 @@ test("incrementProblem names the offending field", () => {
 });
 
 test("counter keys follow the original layout and cannot collide", () => {
-  assert.equal(counterKey("article_1", "like"), "counter:article_1:like");
+  assert.equal(counterKey(STANDALONE, "article_1", "like"), "counter:article_1:like");
   // With ':' forbidden in identifiers, the split point of a key is unambiguous.
   const pairs = [
     ["a", "b.c"],
     ["a.b", "c"],
     ["a_b", "c"],
   ] as const;
-  const keys = new Set(pairs.map(([r, t]) => counterKey(r, t)));
+  const keys = new Set(pairs.map(([r, t]) => counterKey(STANDALONE, r, t)));
   assert.equal(keys.size, pairs.length);
 });

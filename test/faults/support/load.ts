@@ -5,7 +5,7 @@
  * fault every single increment can be checked against Redis and analytics.
  */
 import { readFileSync } from "node:fs";
-import type { Redis } from "ioredis";
+import type { Stack } from "../../support/stack.js";
 import { Pool } from "undici";
 import { eventually, http, sleep } from "../../support/stack.js";
 
@@ -217,12 +217,16 @@ export function ledgerFigures({ problems: _problems, stored: _stored, ...figures
   return figures;
 }
 
+/** Where a ledger's counters are: the stack's Redis and key layout (standalone or cluster). */
+type CounterStore = Pick<Stack, "redis" | "counterKey">;
+
 /**
  * Reads every counter of the ledger from Redis and checks: an acknowledged
  * increment is stored exactly once (value == its delta), a refused one not
  * at all, one in doubt at most once.
  */
-export async function checkLedger(redis: Redis, ledger: IncrementLedger): Promise<LedgerCheck> {
+
+export async function checkLedger({ redis, counterKey }: CounterStore, ledger: IncrementLedger): Promise<LedgerCheck> {
   const result: LedgerCheck = {
     requests: ledger.size,
     acknowledged: 0,
@@ -236,7 +240,8 @@ export async function checkLedger(redis: Redis, ledger: IncrementLedger): Promis
   };
   for (let start = 0; start < ledger.size; start += 1000) {
     const ids = Array.from({ length: Math.min(1000, ledger.size - start) }, (_, k) => start + k);
-    const values = await redis.mget(ids.map((i) => `counter:${ledger.resourceId(i)}:${ledger.counterType}`));
+    // One GET per key: a cluster refuses an MGET across slots.
+    const values = await Promise.all(ids.map((i) => redis.get(counterKey(ledger.resourceId(i), ledger.counterType))));
     ids.forEach((i, k) => {
       const stored = values[k] === null ? 0 : Number(values[k]);
       const delta = ledger.delta[i]!;
@@ -315,10 +320,10 @@ export async function scrape(url: string, name: string, sum = false): Promise<nu
 }
 
 /** Deletes the counters a ledger created (and their idempotency keys are short-lived anyway). */
-export async function dropLedgerKeys(redis: Redis, ledger: IncrementLedger): Promise<void> {
+export async function dropLedgerKeys({ redis, counterKey }: CounterStore, ledger: IncrementLedger): Promise<void> {
   for (let start = 0; start < ledger.size; start += 1000) {
-    const keys = Array.from({ length: Math.min(1000, ledger.size - start) }, (_, k) => `counter:${ledger.resourceId(start + k)}:${ledger.counterType}`);
-    if (keys.length > 0) await redis.unlink(...keys);
+    const keys = Array.from({ length: Math.min(1000, ledger.size - start) }, (_, k) => counterKey(ledger.resourceId(start + k), ledger.counterType));
+    await Promise.all(keys.map((key) => redis.unlink(key)));
   }
 }
 

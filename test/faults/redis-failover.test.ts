@@ -1,0 +1,129 @@
+import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import calculateSlot from "cluster-key-slot";
+import type { Cluster } from "ioredis";
+import { outboxStreams } from "../../services/counter/store.js";
+import { eventually, http, infra, runDir, sleep, startStack, type Stack } from "../support/stack.js";
+import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, ledgerFigures, percentile, runLedgerLoad } from "./support/load.js";
+import { report } from "./support/report.js";
+
+/**
+ * A Redis Cluster primary killed (SIGKILL) under load: its replica is
+ * promoted, and since every batch was on a replica (WAIT) before it was
+ * answered, no acknowledged increment is lost. Writes to the dead primary's
+ * shards answer fast 503s meanwhile, the other shards' writes go on, and
+ * once the old primary is back (as its StatefulSet pod would be) as a
+ * replica, writes to its shards succeed again without any service restart.
+ */
+const WRITE_DEADLINE_MS = 2_000;
+
+let stack: Stack;
+before(async () => {
+  stack = await startStack({ redisMode: "cluster", env: { WRITE_DEADLINE_MS: String(WRITE_DEADLINE_MS) } });
+  stack.redis.on("error", () => undefined);
+});
+after(() => stack?.stop());
+
+/** The primary serving a slot, as host:port, from CLUSTER SLOTS of a node that answers. */
+async function primaryOf(slot: number): Promise<string | undefined> {
+  const ranges = await (stack.redis as Cluster).cluster("SLOTS");
+  const primary = ranges.find(([from, to]) => slot >= from && slot <= to)?.[2];
+  return primary ? `${primary[0]}:${primary[1]}` : undefined;
+}
+
+test("a primary killed under load: replica promoted, 0 acknowledged increments lost, its shards' writes back by themselves", { timeout: 180_000 }, async () => {
+  const ledger = new IncrementLedger(`failover-${stack.runId}-`, stack.counterType("failover"));
+  const slotOfShard = stack.layout.tags.map((tag) => calculateSlot(tag));
+  const victim = (await primaryOf(slotOfShard[0]!))!;
+  const victimShards = new Set<number>();
+  for (const [shard, slot] of slotOfShard.entries()) if ((await primaryOf(slot)) === victim) victimShards.add(shard);
+  const node = Number(victim.split(":")[1]) - Number(process.env.REDIS_CLUSTER_PORT ?? 7000);
+  const victimPid = Number(readFileSync(join(runDir, `redis-cluster-${node}`, `redis-cluster-${node}.pid`), "utf8"));
+  const pids = { gateway: stack.process("gateway")!.pid, counter: stack.process("counter")!.pid, analytics: stack.process("analytics")!.pid };
+
+  let running = true;
+  const { done: load, outcomes } = runLedgerLoad(ledger, {
+    origin: stack.gatewayUrl,
+    connections: 16,
+    ratePerSecond: 300,
+    durationMs: 60_000,
+    timeoutMs: 10_000,
+    stop: () => !running,
+  });
+  let killedAt = 0;
+  let promotedAt = 0;
+  let restartedAt = 0;
+  let recoveredAt = 0;
+  let victimUp = false;
+  const probeId = Array.from({ length: 1_000 }, (_, i) => `probe${i}-${stack.runId}`).find((id) => victimShards.has(stack.layout.shardOf(id)))!;
+  try {
+    await sleep(3_000);
+    process.kill(victimPid, "SIGKILL");
+    killedAt = Date.now();
+    await eventually("a replica to be promoted for the dead primary's slots", async () => ((await primaryOf(slotOfShard[[...victimShards][0]!]!)) !== victim ? true : undefined), 30_000, 100);
+    promotedAt = Date.now();
+    // What the StatefulSet does for a pod that died: start it again; it rejoins as the new primary's replica.
+    await infra("redis-cluster", "start");
+    victimUp = true;
+    restartedAt = Date.now();
+    await eventually(
+      "writes to the dead primary's shards to succeed again",
+      async () => ((await http("POST", `${stack.gatewayUrl}/api/v1/counter/increment`, { resource_id: probeId, counter_type: stack.counterType("probe") })).status === 200 ? true : undefined),
+      30_000,
+      100,
+    );
+    recoveredAt = Date.now();
+    await sleep(3_000);
+  } finally {
+    running = false;
+    if (!victimUp) await infra("redis-cluster", "start");
+  }
+  await load;
+
+  const failed = outcomes.filter((o) => o && o.status !== 200);
+  assert.ok(failed.every((o) => o.status === 503), `only 503s: ${JSON.stringify(failed.filter((o) => o.status !== 503).slice(0, 3))}`);
+  const elsewhere = outcomes.flatMap((o, i) => {
+    const shard = stack.layout.shardOf(ledger.resourceId(i));
+    return o && o.status !== 200 && !victimShards.has(shard) ? [{ shard, afterKillMs: o.sentAt - killedAt, body: o.body }] : [];
+  });
+  assert.deepEqual(elsewhere.slice(0, 5), [], `only the dead primary's shards (${[...victimShards]}) failed`);
+  const otherShards = outcomes.filter((o, i) => o && o.sentAt > killedAt && o.sentAt < recoveredAt && !victimShards.has(stack.layout.shardOf(ledger.resourceId(i))));
+  assert.ok(otherShards.length > 100 && otherShards.every((o) => o.status === 200), `the other shards kept answering (${otherShards.length} writes)`);
+  const slowest = percentile(failed.map((o) => o.latencyMs), 100);
+  assert.ok(slowest < WRITE_DEADLINE_MS, `503s came fast (slowest ${slowest.toFixed(0)} ms)`);
+  const after = outcomes.filter((o) => o && o.sentAt > recoveredAt + 200);
+  assert.ok(after.length > 100 && after.every((o) => o.status === 200), `every write after the recovery succeeds (${after.length})`);
+  assert.deepEqual(
+    { gateway: stack.process("gateway")!.pid, counter: stack.process("counter")!.pid, analytics: stack.process("analytics")!.pid },
+    pids,
+    "no service was restarted",
+  );
+
+  const check = await checkLedger(stack, ledger);
+  assert.deepEqual(check.problems.slice(0, 10), [], "every acknowledged increment is stored exactly once");
+  await eventually(
+    "every shard's outbox to drain",
+    async () => {
+      const lengths = await Promise.all(outboxStreams(stack.layout, stack.env.OUTBOX_STREAM!).map(({ key }) => stack.redis.xlen(key)));
+      return lengths.every((n) => n === 0) ? true : undefined;
+    },
+    60_000,
+    250,
+  );
+  await expectAnalyticsEqualsRedis(stack.gatewayUrl, check, ledger.counterType);
+
+  report("redis-cluster-failover", {
+    killed: `${victim} (primary of ${victimShards.size} of ${slotOfShard.length} shards)`,
+    promotedSecondsAfterKill: Number(((promotedAt - killedAt) / 1000).toFixed(1)),
+    restartedSecondsAfterKill: Number(((restartedAt - killedAt) / 1000).toFixed(1)),
+    writesBackSecondsAfterKill: Number(((recoveredAt - killedAt) / 1000).toFixed(1)),
+    failedWrites: failed.length,
+    p99MsOfFailed: Number(percentile(failed.map((o) => o.latencyMs), 99).toFixed(1)),
+    otherShardsWritesDuringFailover: otherShards.length,
+    ...ledgerFigures(check),
+    analyticsEqualsRedis: true,
+  });
+  await dropLedgerKeys(stack, ledger);
+});
