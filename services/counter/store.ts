@@ -212,7 +212,7 @@ export interface CounterStore {
   get(counters: ReadonlyArray<{ resourceId: string; counterType: string }>): Promise<Array<string | Refused>>;
 }
 
-/** After a WAIT found too few replicas, how long a shard's writes fail at once (replica-gate.ts). */
+/** After a failed call, how long a shard's writes fail at once (replica-gate.ts). */
 const SHORT_OF_REPLICAS_MS = 1_000;
 
 export function createCounterStore(options: CounterStoreOptions): CounterStore {

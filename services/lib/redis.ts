@@ -109,23 +109,36 @@ export class NotReplicatedError extends Error {
   }
 }
 
+/** Replies by which a cluster node refuses a call it did not run: another node owns the slot, or the slot is moving. */
+const REDIRECTION = /^(MOVED|ASK|TRYAGAIN) /;
+/** How long a refused call is tried again while its slot moves, and how often: well inside callers' deadlines. */
+const REDIRECTED_FOR_MS = 1_500;
+const REDIRECT_RETRY_MS = 50;
+
 /**
  * Sends one call (`queue` adds it to a pipeline) and a WAIT behind it on the
  * same connection: the answer comes once `durability.replicas` replicas hold
  * the call's writes. One WAIT per call: a coalesced batch pays one replica
- * round trip, not one per increment.
+ * round trip, not one per increment. ioredis follows a cluster's
+ * redirections only for pipelines of read-only commands, so a call a node
+ * refused (it did not run) is sent again here, with the slot owners
+ * refreshed after a MOVED, until its slot has settled.
  */
 export async function callReplicated<T>(redis: RedisClient, queue: (pipeline: ChainableCommander) => ChainableCommander, durability: Durability): Promise<T> {
-  const replies = (await queue(redis.pipeline()).wait(durability.replicas, durability.timeoutMs).exec()) ?? [];
-  const [[err, reply], [waitErr, confirmed]] = replies as [[Error | null, T], [Error | null, number]];
-  if (err) {
-    // ioredis follows a redirection only for a pipeline of read-only commands: learn the new owner for the next call.
-    if (redis instanceof Cluster && /^(MOVED|ASK) /.test(err.message)) redis.refreshSlotsCache();
-    throw err;
+  const giveUpAt = performance.now() + REDIRECTED_FOR_MS;
+  for (;;) {
+    const replies = (await queue(redis.pipeline()).wait(durability.replicas, durability.timeoutMs).exec()) ?? [];
+    const [[err, reply], [waitErr, confirmed]] = replies as [[Error | null, T], [Error | null, number]];
+    if (err && redis instanceof Cluster && REDIRECTION.test(err.message) && performance.now() < giveUpAt) {
+      if (err.message.startsWith("MOVED")) redis.refreshSlotsCache();
+      await new Promise((resolve) => setTimeout(resolve, REDIRECT_RETRY_MS));
+      continue;
+    }
+    if (err) throw err;
+    if (waitErr) throw waitErr;
+    if (confirmed < durability.replicas) {
+      throw new NotReplicatedError(true, `applied on the primary but confirmed by ${confirmed} of ${durability.replicas} replica(s) within ${durability.timeoutMs} ms: in doubt`);
+    }
+    return reply;
   }
-  if (waitErr) throw waitErr;
-  if (confirmed < durability.replicas) {
-    throw new NotReplicatedError(true, `applied on the primary but confirmed by ${confirmed} of ${durability.replicas} replica(s) within ${durability.timeoutMs} ms: in doubt`);
-  }
-  return reply;
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { createReplicaGate } from "../../services/counter/replica-gate.js";
+import { createReplicaGate, ShardHeldError } from "../../services/counter/replica-gate.js";
 import { NotReplicatedError } from "../../services/lib/redis.js";
 
 const inDoubt = () => new NotReplicatedError(true, "confirmed by 0 of 1 replica(s)");
@@ -18,7 +18,7 @@ test("one call per shard in flight; other shards do not wait", async () => {
   assert.deepEqual(order, ["b1", "a1", "a2"]);
 });
 
-test("after a call found too few replicas, the shard's queued and new calls fail at once, not applied, until the hold ends", async () => {
+test("after a call failed, the shard's queued and new calls fail at once, not applied, until the hold ends", async () => {
   let shorts = 0;
   const gate = createReplicaGate(2, 50, () => shorts++);
   let calls = 0;
@@ -28,8 +28,8 @@ test("after a call found too few replicas, the shard's queued and new calls fail
   });
   const queued = gate.run(0, async () => void calls++);
   await assert.rejects(failing, (err: NotReplicatedError) => err.applied);
-  await assert.rejects(queued, (err: NotReplicatedError) => err instanceof NotReplicatedError && !err.applied);
-  await assert.rejects(gate.run(0, async () => void calls++), (err: NotReplicatedError) => !err.applied);
+  await assert.rejects(queued, ShardHeldError);
+  await assert.rejects(gate.run(0, async () => void calls++), /not applied: the shard failed a call a moment ago \(confirmed by 0 of 1/);
   await gate.run(1, async () => void calls++);
   assert.equal(calls, 2, "only the first call of shard 0 and the call of shard 1 ran");
   assert.equal(shorts, 1);
@@ -38,8 +38,10 @@ test("after a call found too few replicas, the shard's queued and new calls fail
   assert.equal(calls, 3, "after the hold one call tries again");
 });
 
-test("other failures pass through and do not hold the shard", async () => {
-  const gate = createReplicaGate(1, 1_000);
+test("any failure holds the shard; only replica shortfalls are counted as such", async () => {
+  let shorts = 0;
+  const gate = createReplicaGate(1, 1_000, () => shorts++);
   await assert.rejects(gate.run(0, async () => Promise.reject(new Error("Connection is closed."))), /Connection is closed/);
-  assert.equal(await gate.run(0, async () => 7), 7);
+  await assert.rejects(gate.run(0, async () => 7), /shard failed a call a moment ago \(Connection is closed.\)/);
+  assert.equal(shorts, 0);
 });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, test } from "node:test";
@@ -10,12 +11,15 @@ import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedge
 import { report } from "./support/report.js";
 
 /**
- * A Redis Cluster primary killed (SIGKILL) under load: its replica is
- * promoted, and since every batch was on a replica (WAIT) before it was
- * answered, no acknowledged increment is lost. Writes to the dead primary's
- * shards answer fast 503s meanwhile, the other shards' writes go on, and
- * once the old primary is back (as its StatefulSet pod would be) as a
- * replica, writes to its shards succeed again without any service restart.
+ * Faults of a Redis Cluster under load, every increment in a ledger:
+ * - slots moved between primaries (`redis-cli --cluster reshard`), among
+ *   them a shard's: no error, nothing lost;
+ * - a primary killed (SIGKILL): its replica is promoted, and since every
+ *   batch was on a replica (WAIT) before it was answered, no acknowledged
+ *   increment is lost. Writes to the dead primary's shards answer 503s
+ *   meanwhile, the other shards' writes go on, and once the old primary is
+ *   back (as its StatefulSet pod would be) as a replica, writes to its
+ *   shards succeed again without any service restart.
  */
 const WRITE_DEADLINE_MS = 2_000;
 
@@ -33,13 +37,75 @@ async function primaryOf(slot: number): Promise<string | undefined> {
   return primary ? `${primary[0]}:${primary[1]}` : undefined;
 }
 
+const clusterPort = Number(process.env.REDIS_CLUSTER_PORT ?? 7000);
+
+/** `redis-cli --cluster reshard`: `slots` slots from one primary to another, as an operator would move them. */
+function reshard(from: string, to: string, slots: number): Promise<void> {
+  const nodeId = (hostPort: string) => execFileSync("redis-cli", ["-h", hostPort.split(":")[0]!, "-p", hostPort.split(":")[1]!, "cluster", "myid"], { encoding: "utf8" }).trim();
+  const args = ["--cluster", "reshard", `127.0.0.1:${clusterPort}`, "--cluster-from", nodeId(from), "--cluster-to", nodeId(to), "--cluster-slots", String(slots), "--cluster-yes"];
+  return new Promise((resolve, reject) => {
+    const child = spawn("redis-cli", args, { stdio: ["ignore", "ignore", "inherit"] });
+    child.once("exit", (code) => (code === 0 ? resolve() : reject(new Error(`redis-cli --cluster reshard exited with ${code}`))));
+  });
+}
+
+test("slots moved between primaries under load, a shard's among them: no error, nothing lost", { timeout: 180_000 }, async () => {
+  const ledger = new IncrementLedger(`reshard-${stack.runId}-`, stack.counterType("reshard"));
+  const slot = calculateSlot(stack.layout.tags[0]!);
+  const from = (await primaryOf(slot))!;
+  const ranges = (await (stack.redis as Cluster).cluster("SLOTS")).map(([start, end, primary]) => ({ start, end, primary: `${primary?.[0]}:${primary?.[1]}` }));
+  const to = ranges.find((r) => r.primary !== from)!.primary;
+  // reshard takes a primary's lowest slots first: as many as it owns up to the shard's.
+  const slots = ranges.filter((r) => r.primary === from && r.start <= slot).reduce((n, r) => n + Math.min(r.end, slot) - r.start + 1, 0);
+  const { done, outcomes } = runLedgerLoad(ledger, { origin: stack.gatewayUrl, connections: 16, ratePerSecond: 300, durationMs: 14_000, timeoutMs: 10_000 });
+  await sleep(2_000);
+  const started = Date.now();
+  await reshard(from, to, slots);
+  const movedAfterMs = Date.now() - started;
+  assert.equal(await primaryOf(slot), to, "the shard's slot moved");
+  await sleep(1_000);
+  const backStarted = Date.now();
+  await reshard(to, from, slots);
+  const movedBackAfterMs = Date.now() - backStarted;
+  const summary = await done;
+
+  const failed = outcomes.filter((o) => o && o.status !== 200);
+  assert.deepEqual(failed.slice(0, 3), [], `no write failed (${JSON.stringify(summary.byStatus)})`);
+  const check = await checkLedger(stack, ledger);
+  assert.deepEqual(check.problems.slice(0, 10), [], "every increment is stored exactly once");
+  await drained();
+  await expectAnalyticsEqualsRedis(stack.gatewayUrl, check, ledger.counterType);
+  report("redis-cluster-reshard", {
+    moved: `${slots} slots (shard 0's among them) ${from} -> ${to} and back`,
+    movedSeconds: Number((movedAfterMs / 1000).toFixed(1)),
+    movedBackSeconds: Number((movedBackAfterMs / 1000).toFixed(1)),
+    writes: summary.requests,
+    failedWrites: failed.length,
+    p99Ms: Number(percentile(summary.latencies, 99).toFixed(1)),
+    ...ledgerFigures(check),
+    analyticsEqualsRedis: true,
+  });
+  await dropLedgerKeys(stack, ledger);
+});
+
+const drained = () =>
+  eventually(
+    "every shard's outbox to drain",
+    async () => {
+      const lengths = await Promise.all(outboxStreams(stack.layout, stack.env.OUTBOX_STREAM!).map(({ key }) => stack.redis.xlen(key)));
+      return lengths.every((n) => n === 0) ? true : undefined;
+    },
+    60_000,
+    250,
+  );
+
 test("a primary killed under load: replica promoted, 0 acknowledged increments lost, its shards' writes back by themselves", { timeout: 180_000 }, async () => {
   const ledger = new IncrementLedger(`failover-${stack.runId}-`, stack.counterType("failover"));
   const slotOfShard = stack.layout.tags.map((tag) => calculateSlot(tag));
   const victim = (await primaryOf(slotOfShard[0]!))!;
   const victimShards = new Set<number>();
   for (const [shard, slot] of slotOfShard.entries()) if ((await primaryOf(slot)) === victim) victimShards.add(shard);
-  const node = Number(victim.split(":")[1]) - Number(process.env.REDIS_CLUSTER_PORT ?? 7000);
+  const node = Number(victim.split(":")[1]) - clusterPort;
   const victimPid = Number(readFileSync(join(runDir, `redis-cluster-${node}`, `redis-cluster-${node}.pid`), "utf8"));
   const pids = { gateway: stack.process("gateway")!.pid, counter: stack.process("counter")!.pid, analytics: stack.process("analytics")!.pid };
 
@@ -103,15 +169,7 @@ test("a primary killed under load: replica promoted, 0 acknowledged increments l
 
   const check = await checkLedger(stack, ledger);
   assert.deepEqual(check.problems.slice(0, 10), [], "every acknowledged increment is stored exactly once");
-  await eventually(
-    "every shard's outbox to drain",
-    async () => {
-      const lengths = await Promise.all(outboxStreams(stack.layout, stack.env.OUTBOX_STREAM!).map(({ key }) => stack.redis.xlen(key)));
-      return lengths.every((n) => n === 0) ? true : undefined;
-    },
-    60_000,
-    250,
-  );
+  await drained();
   await expectAnalyticsEqualsRedis(stack.gatewayUrl, check, ledger.counterType);
 
   report("redis-cluster-failover", {
