@@ -9,10 +9,10 @@
  *   every key's ranking score equals its Redis value, and its increment
  *   count equals the number of acknowledged increments.
  */
-import type { Redis } from "ioredis";
 import { countKey, hourStart, HOUR_MS, rankKey } from "../services/analytics/buckets.js";
 import { counterKey } from "../services/counter/store.js";
-import { STANDALONE } from "../services/lib/redis-shards.js";
+import type { RedisClient } from "../services/lib/redis.js";
+import { groupByShard, type ShardLayout } from "../services/lib/redis-shards.js";
 
 export interface Mismatch {
   id: string;
@@ -63,19 +63,25 @@ export function bucketHours(fromMs: number, toMs: number): number[] {
   return hours;
 }
 
-/** Redis values of `counter:{id}:{type}` for the ids, missing as 0. */
-export async function readCounters(redis: Redis, counterType: string, ids: readonly string[]): Promise<Map<string, number>> {
+/** Redis values of the ids' counters, missing as 0: an MGET per shard (a cluster refuses one across slots). */
+export async function readCounters(redis: RedisClient, layout: ShardLayout, counterType: string, ids: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  for (let i = 0; i < ids.length; i += 1_000) {
-    const chunk = ids.slice(i, i + 1_000);
-    const values = await redis.mget(chunk.map((id) => counterKey(STANDALONE, id, counterType)));
-    chunk.forEach((id, j) => {
-      const v = values[j];
-      if (v !== null && v !== undefined && Number(v) !== 0) out.set(id, Number(v));
-    });
+  for (const part of groupByShard(layout, ids, (id) => id).values()) {
+    for (let i = 0; i < part.length; i += 1_000) {
+      const chunk = part.slice(i, i + 1_000).map((p) => p.item);
+      const values = await redis.mget(chunk.map((id) => counterKey(layout, id, counterType)));
+      chunk.forEach((id, j) => {
+        const v = values[j];
+        if (v !== null && v !== undefined && Number(v) !== 0) out.set(id, Number(v));
+      });
+    }
   }
   return out;
 }
+
+/** Each shard's keys for the hours (`key` names one), for commands that take one shard's keys at a time. */
+const shardKeys = (layout: ShardLayout, hours: readonly number[], key: (shard: number, hour: number) => string) =>
+  layout.tags.map((_, shard) => hours.map((h) => key(shard, h)));
 
 const SUM_SCRIPT = `
 local s = 0
@@ -86,13 +92,15 @@ end
 return tostring(s)
 `;
 
-/** Sum of the ranking scores of a counter type over the hours: one cheap poll while events drain. */
-export async function analyticsTotal(redis: Redis, counterType: string, hours: readonly number[]): Promise<number> {
-  const keys = hours.map((h) => rankKey(STANDALONE, 0, counterType, h));
-  return Number(await redis.eval(SUM_SCRIPT, keys.length, ...keys));
+/** Sum of the ranking scores of a counter type over the hours: one cheap poll (a script per shard) while events drain. */
+export async function analyticsTotal(redis: RedisClient, layout: ShardLayout, counterType: string, hours: readonly number[]): Promise<number> {
+  const sums = await Promise.all(
+    shardKeys(layout, hours, (shard, h) => rankKey(layout, shard, counterType, h)).map(async (keys) => Number(await redis.eval(SUM_SCRIPT, keys.length, ...keys))),
+  );
+  return sums.reduce((a, b) => a + b, 0);
 }
 
-async function readZsets(redis: Redis, keys: readonly string[]): Promise<Map<string, number>> {
+async function readZsets(redis: RedisClient, keys: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const key of keys) {
     const flat = await redis.zrange(key, 0, -1, "WITHSCORES");
@@ -101,7 +109,7 @@ async function readZsets(redis: Redis, keys: readonly string[]): Promise<Map<str
   return out;
 }
 
-async function readHashes(redis: Redis, keys: readonly string[]): Promise<Map<string, number>> {
+async function readHashes(redis: RedisClient, keys: readonly string[]): Promise<Map<string, number>> {
   const out = new Map<string, number>();
   for (const key of keys) {
     for (const [field, value] of Object.entries(await redis.hgetall(key))) out.set(field, (out.get(field) ?? 0) + Number(value));
@@ -111,10 +119,14 @@ async function readHashes(redis: Redis, keys: readonly string[]): Promise<Map<st
 
 /** Per resource id: summed ranking score and increment count over the hours. */
 export async function readAnalytics(
-  redis: Redis,
+  redis: RedisClient,
+  layout: ShardLayout,
   counterType: string,
   hours: readonly number[],
 ): Promise<{ values: Map<string, number>; counts: Map<string, number> }> {
-  const [values, counts] = await Promise.all([readZsets(redis, hours.map((h) => rankKey(STANDALONE, 0, counterType, h))), readHashes(redis, hours.map((h) => countKey(STANDALONE, 0, counterType, h)))]);
+  const [values, counts] = await Promise.all([
+    readZsets(redis, shardKeys(layout, hours, (shard, h) => rankKey(layout, shard, counterType, h)).flat()),
+    readHashes(redis, shardKeys(layout, hours, (shard, h) => countKey(layout, shard, counterType, h)).flat()),
+  ]);
   return { values, counts };
 }

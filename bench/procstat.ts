@@ -77,14 +77,24 @@ export class UsageSampler {
   private t0 = 0;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly pids: () => Record<string, number | undefined>) {}
+  /** A name may stand for several processes (the nodes of a Redis Cluster): their figures are summed. */
+  constructor(private readonly pids: () => Record<string, number | readonly number[] | undefined>) {}
+
+  private each(): Array<[string, number[]]> {
+    return Object.entries(this.pids()).map(([name, pid]) => [name, pid === undefined ? [] : typeof pid === "number" ? [pid] : [...pid]]);
+  }
+
+  private ticks(pids: readonly number[]): number | undefined {
+    const stats = pids.map((pid) => read(`/proc/${pid}/stat`));
+    return stats.length > 0 && stats.every((s) => s !== undefined) ? stats.reduce((sum, s) => sum + parseStatTicks(s!), 0) : undefined;
+  }
 
   start(): void {
     this.startTicks.clear();
     this.peakRss.clear();
-    for (const [name, pid] of Object.entries(this.pids())) {
-      const stat = pid ? read(`/proc/${pid}/stat`) : undefined;
-      if (stat) this.startTicks.set(name, parseStatTicks(stat));
+    for (const [name, pids] of this.each()) {
+      const ticks = this.ticks(pids);
+      if (ticks !== undefined) this.startTicks.set(name, ticks);
     }
     this.machine0 = parseMachineTicks(read("/proc/stat") ?? "cpu 0 0 0 0");
     this.t0 = performance.now();
@@ -93,9 +103,9 @@ export class UsageSampler {
   }
 
   private sampleRss(): void {
-    for (const [name, pid] of Object.entries(this.pids())) {
-      const status = pid ? read(`/proc/${pid}/status`) : undefined;
-      if (status) this.peakRss.set(name, Math.max(this.peakRss.get(name) ?? 0, parseRssKb(status)));
+    for (const [name, pids] of this.each()) {
+      const statuses = pids.map((pid) => read(`/proc/${pid}/status`)).filter((s) => s !== undefined);
+      if (statuses.length > 0) this.peakRss.set(name, Math.max(this.peakRss.get(name) ?? 0, statuses.reduce((kb, s) => kb + parseRssKb(s), 0)));
     }
   }
 
@@ -106,11 +116,11 @@ export class UsageSampler {
     const hz = clkTck();
     const processes: Record<string, ProcessUsage> = {};
     let ours = 0;
-    for (const [name, pid] of Object.entries(this.pids())) {
-      const stat = pid ? read(`/proc/${pid}/stat`) : undefined;
+    for (const [name, pids] of this.each()) {
+      const now = this.ticks(pids);
       const before = this.startTicks.get(name);
-      if (!stat || before === undefined) continue;
-      const ticks = parseStatTicks(stat) - before;
+      if (now === undefined || before === undefined) continue;
+      const ticks = now - before;
       ours += ticks;
       processes[name] = { cpuPercent: round1(cpuPercent(ticks, hz, seconds)), rssMiB: round1((this.peakRss.get(name) ?? 0) / 1024) };
     }

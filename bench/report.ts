@@ -1,6 +1,7 @@
 /**
  * Result records and their markdown tables, pure.
  */
+import type { RedisMode } from "../services/lib/redis-shards.js";
 import type { KeyComparison } from "./consistency.js";
 import { splitMean, type HopBreakdown } from "./hops.js";
 import type { UsageReport } from "./procstat.js";
@@ -48,7 +49,16 @@ export interface BenchResult {
   finishedAt: string;
   command: string;
   machine: { cpus: number; model: string; node: string; wrk: string; memMiB: number };
-  settings: { threads: number; repeat: number; levels: string[]; scenarios: string[]; serviceEnv: Record<string, string>; notes: string[] };
+  settings: {
+    threads: number;
+    repeat: number;
+    levels: string[];
+    scenarios: string[];
+    /** Absent in results from before cluster mode: standalone. */
+    redisMode?: RedisMode;
+    serviceEnv: Record<string, string>;
+    notes: string[];
+  };
   levels: LevelRecord[];
 }
 
@@ -180,6 +190,7 @@ export function markdownReport(result: BenchResult): string {
     "",
     `Machine: ${m.cpus} × ${m.model}, ${int(m.memMiB)} MiB; node ${m.node}; ${m.wrk}; wrk -t ${result.settings.threads}` +
       (result.settings.repeat > 1 ? `; each row is the median-ratio run of ${result.settings.repeat}` : "") +
+      (result.settings.redisMode === "cluster" ? "; Redis Cluster (3 primaries, 3 replicas)" : "") +
       (Object.keys(result.settings.serviceEnv).length ? `; service env ${JSON.stringify(result.settings.serviceEnv)}` : ""),
     "",
     resultsTable(chosen),

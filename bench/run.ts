@@ -10,7 +10,10 @@
  *
  *   node dist/bench/run.js [--quick] [--levels L1,L5] [--scenarios health,write-hot]
  *     [--repeat N] [--threads T] [--profile gateway,counter,analytics,ceiling] [--env KEY=VALUE ...]
- *     [--infra redis,kafka,prometheus,jaeger] [--keep-infra] [--warmup N] [--no-readme]
+ *     [--infra redis,kafka,prometheus,jaeger] [--redis-mode standalone|cluster] [--keep-infra] [--warmup N] [--no-readme]
+ *
+ * --redis-mode cluster runs the services on a 6-node Redis Cluster of the
+ * bench's own (scripts/redis-cluster.sh, ports from base + 30).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -19,7 +22,8 @@ import { cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { execFileSync } from "node:child_process";
-import { Redis } from "ioredis";
+import type { RedisClient } from "../services/lib/redis.js";
+import { REDIS_MODES, type ShardLayout } from "../services/lib/redis-shards.js";
 import {
   analyticsTotal,
   bucketHours,
@@ -45,6 +49,7 @@ const { values: args } = parseArgs({
     profile: { type: "string", default: "" },
     env: { type: "string", multiple: true, default: [] },
     infra: { type: "string", default: INFRA.join(",") },
+    "redis-mode": { type: "string", default: "standalone" },
     "keep-infra": { type: "boolean", default: false },
     warmup: { type: "string", default: "5000" },
     "no-readme": { type: "boolean", default: false },
@@ -74,7 +79,9 @@ const threads = Math.max(1, Number(args.threads));
 const warmup = Math.max(0, Number(args.warmup));
 const profileTargets = pick("process to profile", list(args.profile), [...SERVICES, "ceiling"] as const);
 const profile = profileTargets.filter((t): t is ServiceName => t !== "ceiling");
-const infra = pick("server", list(args.infra), INFRA) as InfraName[];
+const redisMode = pick("Redis mode", [args["redis-mode"]!], REDIS_MODES)[0]!;
+// In cluster mode the bench's Redis is a 6-node cluster (scripts/redis-cluster.sh) on ports of its own.
+const infra: InfraName[] = pick("server", list(args.infra), INFRA).map((name) => (name === "redis" && redisMode === "cluster" ? "redis-cluster" : name));
 const extraEnv: Record<string, string> = Object.fromEntries(
   (args.env as string[]).map((kv) => {
     const i = kv.indexOf("=");
@@ -128,7 +135,7 @@ interface Measured {
 }
 
 let seq = 0;
-async function measure(url: string, workload: Workload, level: Level, pids: () => Record<string, number | undefined>): Promise<Measured> {
+async function measure(url: string, workload: Workload, level: Level, pids: () => Record<string, number | readonly number[] | undefined>): Promise<Measured> {
   const file = join(workDir, `requests-${workload.scenario}-${level.name}.txt`);
   writeFileSync(file, requestFile(workload.requests));
   let wrkPid: number | undefined;
@@ -161,7 +168,8 @@ async function measure(url: string, workload: Workload, level: Level, pids: () =
 }
 
 async function checkConsistency(
-  redis: Redis,
+  redis: RedisClient,
+  layout: ShardLayout,
   gatewayUrl: string,
   workload: Workload,
   m: Measured,
@@ -172,20 +180,20 @@ async function checkConsistency(
   const allAcked = m.load.complete && m.load.errors === 0;
   const acked = allAcked ? workload.expected : new Map<string, number>();
   const ids = [...workload.expected.keys()];
-  const redisValues = await readCounters(redis, workload.counterType, ids);
+  const redisValues = await readCounters(redis, layout, workload.counterType, ids);
   const redisCmp = compareCounts(allAcked ? acked : workload.expected, redisValues);
   const target = sumOf(redisValues);
   let drainSeconds: number | null = null;
   const deadline = performance.now() + DRAIN_TIMEOUT_MS;
   while (performance.now() < deadline) {
-    const total = await analyticsTotal(redis, workload.counterType, bucketHours(m.startedWallMs, Date.now()));
+    const total = await analyticsTotal(redis, layout, workload.counterType, bucketHours(m.startedWallMs, Date.now()));
     if (total === target) {
       drainSeconds = Math.round(performance.now() - m.finishedAt) / 1000;
       break;
     }
     await new Promise((r) => setTimeout(r, 50));
   }
-  const a = await readAnalytics(redis, workload.counterType, bucketHours(m.startedWallMs, Date.now()));
+  const a = await readAnalytics(redis, layout, workload.counterType, bucketHours(m.startedWallMs, Date.now()));
   const values = compareCounts(redisValues, a.values);
   const counts = compareCounts(redisValues, a.counts); // every delta is 1: increments == value
   let apiTop = { checked: 0, ok: false };
@@ -227,7 +235,7 @@ async function main(): Promise<void> {
 
   let system: RunningSystem | undefined;
   let ceiling: ChildProcess | undefined;
-  let redis: Redis | undefined;
+  let redis: RedisClient | undefined;
   const stopAll = async () => {
     ceiling?.kill("SIGTERM");
     redis?.disconnect();
@@ -241,9 +249,8 @@ async function main(): Promise<void> {
   const records: LevelRecord[] = [];
   try {
     ceiling = await startCeiling();
-    system = await startSystem({ runDir, infra, profile, serviceEnv: extraEnv, log });
-    redis = new Redis(system.redisUrl, { lazyConnect: true, maxRetriesPerRequest: 3 });
-    await redis.connect();
+    system = await startSystem({ runDir, infra, redisMode, profile, serviceEnv: extraEnv, log });
+    redis = await system.connectRedis();
     const sysPids = system.pids;
     const ceilingPids = () => ({ ceiling: ceiling!.pid });
     const ceilingUrl = `http://127.0.0.1:${BENCH_PORTS.ceiling}`;
@@ -259,7 +266,7 @@ async function main(): Promise<void> {
         const m = await measure(system.gatewayUrl, wl, level, sysPids);
         let note = "";
         if (isWrite(scenario)) {
-          const c = await checkConsistency(redis, system.gatewayUrl, wl, m, sumOf(wl.expected) / warmup);
+          const c = await checkConsistency(redis, system.layout, system.gatewayUrl, wl, m, sumOf(wl.expected) / warmup);
           note = `, events drained in ${c.drainSeconds ?? "> " + DRAIN_TIMEOUT_MS / 1000}s`;
         }
         log(`${scenario} warm-up: ${Math.round(m.load.qps)} req/s, ${m.load.errors} errors${note}`);
@@ -276,7 +283,7 @@ async function main(): Promise<void> {
             const before = await scrapeHops(metricsUrls.gateway, metricsUrls.counter);
             sys = await measure(system!.gatewayUrl, wl, level, sysPids);
             hops = hopBreakdown(scenario, before, await scrapeHops(metricsUrls.gateway, metricsUrls.counter));
-            if (isWrite(scenario)) consistency = await checkConsistency(redis!, system!.gatewayUrl, wl, sys, sumOf(wl.expected) / level.requests);
+            if (isWrite(scenario)) consistency = await checkConsistency(redis!, system!.layout, system!.gatewayUrl, wl, sys, sumOf(wl.expected) / level.requests);
           };
           const runCeiling = async () => {
             ceil = await measure(ceilingUrl, wl, level, ceilingPids);
@@ -348,6 +355,7 @@ async function main(): Promise<void> {
       repeat,
       levels: levels.map((l) => l.name),
       scenarios,
+      redisMode,
       serviceEnv: extraEnv,
       notes: [
         "QPS: answered requests / (first request sent → last answer received); ratio = system QPS / ceiling QPS, measured back to back with the same wrk settings and requests.",
@@ -365,7 +373,7 @@ async function main(): Promise<void> {
   const hopRows = hopsTable(medianRepeats(records));
   if (hopRows) console.log(hopRows + "\n");
   log(`results: bench/results/${stamp}.json and .md`);
-  if (fullRun && !args["no-readme"]) updateReadme(md);
+  if (fullRun && redisMode === "standalone" && !args["no-readme"]) updateReadme(md);
 }
 
 function updateReadme(md: string): void {

@@ -8,7 +8,9 @@
 import { execFileSync, spawn } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { Redis } from "ioredis";
+import { Cluster, Redis } from "ioredis";
+import type { RedisClient } from "../services/lib/redis.js";
+import { DEFAULT_CLUSTER_SHARDS, shardLayout, type RedisMode, type ShardLayout } from "../services/lib/redis-shards.js";
 import { repoRoot, SERVICES, startServices, stopServices, type ServiceName, type ServiceProcess } from "../tools/local-system.js";
 
 export { repoRoot, SERVICES, type ServiceName };
@@ -46,17 +48,22 @@ export function benchPorts(base = Number(process.env.HIGHGOPRESS_BENCH_PORT_BASE
     jaegerHealth: base + 20,
     jaegerMetrics: base + 21,
     autoscalerMetrics: base + 22,
+    /** The first of the six nodes of the bench's Redis Cluster (`--redis-mode cluster`), +0 … +5. */
+    redisCluster: base + 30,
   };
 }
 
 export const BENCH_PORTS = benchPorts();
 
 export const INFRA = ["redis", "kafka", "prometheus", "jaeger"] as const;
-export type InfraName = (typeof INFRA)[number];
+/** What scripts/infra.sh starts for the bench: the defaults, with redis-cluster in place of redis in cluster mode. */
+export type InfraName = (typeof INFRA)[number] | "redis-cluster";
+const CLUSTER_NODES = 6;
 
 export interface SystemOptions {
   runDir: string;
   infra: readonly InfraName[];
+  redisMode: RedisMode;
   /** Services started with `node --cpu-prof`, profiles written on exit to `<runDir>/profiles`. */
   profile: readonly ServiceName[];
   /** Extra environment for the services (e.g. COALESCE_MAX_IN_FLIGHT=8). */
@@ -71,6 +78,7 @@ export function infraEnv(runDir: string): Record<string, string> {
   return {
     HIGHGOPRESS_RUN: runDir,
     REDIS_PORT: String(p.redis),
+    REDIS_CLUSTER_PORT: String(p.redisCluster),
     KAFKA_PORT: String(p.kafka),
     KAFKA_CONTROLLER_PORT: String(p.kafkaController),
     PROMETHEUS_PORT: String(p.prometheus),
@@ -94,10 +102,10 @@ export function infraEnv(runDir: string): Record<string, string> {
 }
 
 /** Environment shared by the three services: bench ports, bench Redis and Kafka, traces to the bench Jaeger. */
-export function serviceEnv(): Record<string, string> {
+export function serviceEnv(redisMode: RedisMode): Record<string, string> {
   return {
     HOST: "127.0.0.1",
-    REDIS_URL: `redis://127.0.0.1:${p.redis}`,
+    ...(redisMode === "cluster" ? { REDIS_MODE: "cluster", REDIS_CLUSTER_NODES: `127.0.0.1:${p.redisCluster}` } : { REDIS_URL: `redis://127.0.0.1:${p.redis}` }),
     KAFKA_BROKERS: `127.0.0.1:${p.kafka}`,
     GATEWAY_PORT: String(p.gateway),
     COUNTER_ADDR: `127.0.0.1:${p.counter}`,
@@ -155,7 +163,7 @@ function checkPortsFree(runDir: string, infra: readonly InfraName[]): void {
   } catch {
     return; // no ss: the scripts' own checks still apply
   }
-  const own = new Set<number | undefined>(infra.map((name) => readPid(runDir, name)).filter((pid) => pid !== undefined));
+  const own = new Set<number | undefined>(infra.flatMap((name) => infraPids(runDir, name)));
   const busy = Object.entries(p)
     .filter(([name, port]) => name !== "ceiling" && listeners.has(port) && !own.has(listeners.get(port)))
     .map(([name, port]) => `${port} (${name}, pid ${listeners.get(port) ?? "?"})`);
@@ -166,7 +174,7 @@ function checkPortsFree(runDir: string, infra: readonly InfraName[]): void {
   }
 }
 
-function readPid(runDir: string, name: InfraName): number | undefined {
+function readPid(runDir: string, name: string): number | undefined {
   try {
     return Number(readFileSync(join(runDir, name, `${name}.pid`), "utf8").trim()) || undefined;
   } catch {
@@ -174,11 +182,30 @@ function readPid(runDir: string, name: InfraName): number | undefined {
   }
 }
 
+/** The processes of a server: one, or a Redis Cluster's six nodes. */
+function infraPids(runDir: string, name: InfraName): number[] {
+  const names = name === "redis-cluster" ? Array.from({ length: CLUSTER_NODES }, (_, i) => `${name}-${i}`) : [name];
+  return names.map((n) => readPid(runDir, n)).filter((pid): pid is number => pid !== undefined);
+}
+
+/** A client of the bench's Redis, connected: a cluster client in cluster mode. */
+async function connectRedis(redisMode: RedisMode): Promise<RedisClient> {
+  const redis: RedisClient =
+    redisMode === "cluster"
+      ? new Cluster([{ host: "127.0.0.1", port: p.redisCluster }], { lazyConnect: true, redisOptions: { maxRetriesPerRequest: 3 } })
+      : new Redis(`redis://127.0.0.1:${p.redis}`, { lazyConnect: true, maxRetriesPerRequest: 3 });
+  await redis.connect();
+  if (redis instanceof Cluster && redis.status !== "ready") await new Promise((resolve) => redis.once("ready", resolve));
+  return redis;
+}
+
 export interface RunningSystem {
   gatewayUrl: string;
-  redisUrl: string;
-  /** pids by name: the services and the infrastructure servers. */
-  pids(): Record<string, number | undefined>;
+  /** Where the counter keeps each key (the check reads them). */
+  layout: ShardLayout;
+  connectRedis(): Promise<RedisClient>;
+  /** pids by name: the services and the infrastructure servers (a cluster's nodes all under "redis"). */
+  pids(): Record<string, number | readonly number[] | undefined>;
   stop(keepInfra?: boolean): Promise<void>;
 }
 
@@ -187,12 +214,11 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   checkPortsFree(options.runDir, options.infra);
   options.log(`starting ${options.infra.join(", ")} (scripts/infra.sh, state in ${options.runDir})`);
   await runScript(["start", ...options.infra], env, options.log);
-  if (options.infra.includes("redis")) {
+  if (options.infra.includes("redis") || options.infra.includes("redis-cluster")) {
     // The bench's own Redis starts empty every run: keys of earlier runs would
     // only make AOF rewrites (Redis CPU during the levels) grow from run to run.
-    const redis = new Redis(`redis://127.0.0.1:${p.redis}`, { lazyConnect: true });
-    await redis.connect();
-    await redis.flushall();
+    const redis = await connectRedis(options.redisMode);
+    await Promise.all(redis instanceof Cluster ? redis.nodes("master").map((node) => node.flushall()) : [redis.flushall()]);
     redis.disconnect();
   }
 
@@ -201,7 +227,7 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
     services = await startServices(
       SERVICES,
       (name) => ({
-        env: { ...process.env, ...env, ...serviceEnv(), ...options.serviceEnv, ...(metricsPort[name] ? { METRICS_PORT: String(metricsPort[name]) } : {}) },
+        env: { ...process.env, ...env, ...serviceEnv(options.redisMode), ...options.serviceEnv, ...(metricsPort[name] ? { METRICS_PORT: String(metricsPort[name]) } : {}) },
         logFile: join(options.runDir, "services", `${name}.log`),
         readyUrl: readyUrl(name),
         nodeArgs: options.profile.includes(name)
@@ -216,14 +242,14 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   }
   options.log("system ready");
 
-  const infraPid = (name: InfraName) => readPid(options.runDir, name);
   return {
     gatewayUrl: `http://127.0.0.1:${p.gateway}`,
-    redisUrl: `redis://127.0.0.1:${p.redis}`,
+    layout: shardLayout(options.redisMode, Number(options.serviceEnv.REDIS_CLUSTER_SHARDS ?? DEFAULT_CLUSTER_SHARDS)),
+    connectRedis: () => connectRedis(options.redisMode),
     pids: () => {
-      const out: Record<string, number | undefined> = {};
+      const out: Record<string, number | readonly number[] | undefined> = {};
       for (const name of SERVICES) out[name] = services.get(name)?.child.pid;
-      for (const name of options.infra) out[name] = infraPid(name);
+      for (const name of options.infra) out[name === "redis-cluster" ? "redis" : name] = infraPids(options.runDir, name);
       return out;
     },
     async stop(keepInfra = false) {

@@ -24,6 +24,8 @@ failures=$HIGHGOPRESS_RUN/failures.txt
 mkdir -p "$HIGHGOPRESS_RUN"
 rm -f "$failures"
 cleanup() {
+  # A control plane still starting is waited for, so that it is stopped too.
+  if [[ -n ${k8s_up:-} ]]; then wait "$k8s_up" 2>/dev/null || true; fi
   if [[ ${HIGHGOPRESS_KEEP_INFRA:-} != 1 ]]; then
     echo "==> test: stopping what the tests started"
     if [[ " ${started[*]} " == *" k8s "* ]]; then scripts/k8s/down.sh || true; fi
@@ -36,12 +38,15 @@ cleanup() {
 }
 trap cleanup EXIT
 
-echo "==> test: starting Redis, a Redis Cluster, Kafka, Prometheus and Jaeger"
-scripts/infra.sh start redis redis-cluster kafka prometheus jaeger
-started+=(infra)
+# The control plane starts meanwhile (independent of the servers); both are awaited.
 echo "==> test: starting the local Kubernetes control plane (etcd + kube-apiserver)"
-scripts/k8s/up.sh
 started+=(k8s)
+scripts/k8s/up.sh &
+k8s_up=$!
+echo "==> test: starting Redis, a Redis Cluster, Kafka, Prometheus and Jaeger"
+started+=(infra)
+scripts/infra.sh start redis redis-cluster kafka prometheus jaeger
+wait "$k8s_up"
 eval "$(scripts/k8s/env.sh)"
 
 # node --test takes files or glob patterns (a directory is read as a file

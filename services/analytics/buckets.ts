@@ -34,8 +34,11 @@ export function rangeHours(range: TimeRange, nowMs: number): number[] {
 }
 
 /** A bucket's key, under the shard's hash tag in cluster mode (lib/redis-shards.ts): a resource's buckets live with its shard. */
-const bucketKey = (prefix: string) => (layout: ShardLayout, shard: number, counterType: string, hourMs: number) =>
+const bucketKey = (prefix: (typeof BUCKET_PREFIXES)[number]) => (layout: ShardLayout, shard: number, counterType: string, hourMs: number) =>
   layout.key(prefix, shard, `${counterType}:${hourId(hourMs)}`);
+
+/** The key prefixes of the hourly buckets below, in their order there. */
+export const BUCKET_PREFIXES = ["rank", "rankc", "rankn", "ranks"] as const;
 
 export const rankKey = bucketKey("rank");
 /** Increment counts per resource and hour (HINCRBY: a counter per field costs a third of a sorted-set update). */

@@ -39,10 +39,20 @@ export function parseBatchCounters(packed: string): CounterDelta[] {
   return counters;
 }
 
+/** The inverse of parseBatchCounters: a batch entry's field 'c'. */
+export const packBatchCounters = (counters: readonly CounterDelta[]): string =>
+  counters.map((c) => `${c.resourceId} ${c.counterType} ${c.delta} ${c.incrementCount} ${c.newValue}`).join(" ");
+
 const bufferOf = (bytes: Uint8Array) => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-export function toKafkaMessage(id: string, fields: readonly string[]): Message {
+/**
+ * The record of an entry whose event id is `id`, or the id the entry carries
+ * in field 'id' (an entry moved from another Redis by the cluster migration
+ * keeps its event's id, so analytics still recognises it).
+ */
+export function toKafkaMessage(entryEventId: string, fields: readonly string[]): Message {
   const f = fieldMap(fields);
+  const id = f.id ?? entryEventId;
   if (f.c !== undefined) {
     const event = CounterBatchEvent.encode({ eventId: id, timestampMs: Number(f.ts ?? 0), counters: parseBatchCounters(f.c) }).finish();
     const headers: Message["headers"] = { [EVENT_TYPE_HEADER]: BATCH_EVENT_TYPE };

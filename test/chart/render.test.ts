@@ -121,6 +121,41 @@ describe("values.schema.json", () => {
     assert.match(r.stderr, /eventFormat/);
   });
 
+  test("redis.mode=cluster: a 6-node cluster with its bootstrap Job, PDB and policy, and the services pointed at it", () => {
+    const objects = render(defaults, { extra: ["--set", "redis.mode=cluster"] });
+    const sts = objects.find((o) => o.kind === "StatefulSet" && o.metadata.name === "hgp-highgopress-redis")!;
+    assert.equal(sts.spec.replicas, 6);
+    assert.deepEqual(podSpec(sts).containers[0].ports.map((p: { name: string }) => p.name), ["redis", "bus"]);
+    const config = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name === "hgp-highgopress-redis");
+    assert.match(config?.data["redis.conf"], /cluster-enabled yes[\s\S]*cluster-require-full-coverage no/);
+    const job = objects.find((o) => o.kind === "Job" && o.metadata.name === "hgp-highgopress-redis-bootstrap")!;
+    assert.match(podSpec(job).containers[0].command[2], /redis-cli --cluster create \$addrs --cluster-replicas 1 --cluster-yes/);
+    assert.equal(objects.find((o) => o.kind === "PodDisruptionBudget" && o.metadata.name === "hgp-highgopress-redis")?.spec.maxUnavailable, 1);
+    const policy = objects.find((o) => o.kind === "NetworkPolicy" && o.metadata.name === "hgp-highgopress-redis")!;
+    assert.ok(policy.spec.ingress.some((rule: { ports: Array<{ port: string }> }) => rule.ports.some((p) => p.port === "bus")), "the cluster bus is open between the nodes");
+    const counter = objects.find((o) => o.kind === "Deployment" && o.metadata.name === "hgp-highgopress-counter")!;
+    const env = Object.fromEntries(podSpec(counter).containers[0].env.map((e: { name: string; value?: string }) => [e.name, e.value]));
+    assert.equal(env.REDIS_MODE, "cluster");
+    assert.equal(env.REDIS_CLUSTER_NODES.split(",").length, 6);
+    assert.equal(env.REDIS_WAIT_REPLICAS, "1");
+    assert.equal(env.REDIS_URL, undefined);
+    assert.equal(objects.filter((o) => o.metadata?.name === "hgp-highgopress-redis" && o.kind === "Service").length, 0, "no standalone Service");
+
+    const external = render(defaults, { extra: ["--set", "redis.mode=cluster", "--set", "redis.enabled=false", "--set", "redis.external.clusterNodes=10.0.0.1:7000\\,10.0.0.2:7000"] });
+    assert.equal(external.filter((o) => o.kind === "StatefulSet" && o.metadata.name === "hgp-highgopress-redis").length, 0);
+    const externalCounter = external.find((o) => o.kind === "Deployment" && o.metadata.name === "hgp-highgopress-counter")!;
+    assert.equal(podSpec(externalCounter).containers[0].env.find((e: { name: string }) => e.name === "REDIS_CLUSTER_NODES").value, "10.0.0.1:7000,10.0.0.2:7000");
+    for (const [bad, message] of [
+      [["redis.enabled=false"], /redis\.external\.clusterNodes is required/],
+      [["redis.cluster.replicasPerPrimary=0"], /waitReplicas \(1\) cannot exceed redis\.cluster\.replicasPerPrimary \(0\)/],
+      [["redis.cluster.primaries=2"], /primaries/],
+    ] as const) {
+      const r = helm(["template", "hgp", chartDir, "--set", "redis.mode=cluster", ...bad.flatMap((b) => ["--set", b])]);
+      assert.notEqual(r.status, 0, `${bad} was accepted`);
+      assert.match(r.stderr, message);
+    }
+  });
+
   test("the chart refuses a grace period shorter than preStop + drain time", () => {
     const r = helm(["template", "hgp", chartDir, "--set", "components.counter.terminationGracePeriodSeconds=12"]);
     assert.notEqual(r.status, 0);

@@ -12,8 +12,8 @@ import { report } from "./support/report.js";
 
 /**
  * Faults of a Redis Cluster under load, every increment in a ledger:
- * - slots moved between primaries (`redis-cli --cluster reshard`), among
- *   them a shard's: no error, nothing lost;
+ * - slots moved from one primary to another (`redis-cli --cluster
+ *   reshard`), among them a shard's: no error, nothing lost;
  * - a primary killed (SIGKILL): its replica is promoted, and since every
  *   batch was on a replica (WAIT) before it was answered, no acknowledged
  *   increment is lost. Writes to the dead primary's shards answer 503s
@@ -57,17 +57,15 @@ test("slots moved between primaries under load, a shard's among them: no error, 
   const to = ranges.find((r) => r.primary !== from)!.primary;
   // reshard takes a primary's lowest slots first: as many as it owns up to the shard's.
   const slots = ranges.filter((r) => r.primary === from && r.start <= slot).reduce((n, r) => n + Math.min(r.end, slot) - r.start + 1, 0);
-  const { done, outcomes } = runLedgerLoad(ledger, { origin: stack.gatewayUrl, connections: 16, ratePerSecond: 300, durationMs: 14_000, timeoutMs: 10_000 });
+  const { done, outcomes } = runLedgerLoad(ledger, { origin: stack.gatewayUrl, connections: 16, ratePerSecond: 300, durationMs: 9_000, timeoutMs: 10_000 });
   await sleep(2_000);
   const started = Date.now();
   await reshard(from, to, slots);
   const movedAfterMs = Date.now() - started;
   assert.equal(await primaryOf(slot), to, "the shard's slot moved");
-  await sleep(1_000);
-  const backStarted = Date.now();
-  await reshard(to, from, slots);
-  const movedBackAfterMs = Date.now() - backStarted;
   const summary = await done;
+  // Back where they were for the next test, after the load.
+  await reshard(to, from, slots);
 
   const failed = outcomes.filter((o) => o && o.status !== 200);
   assert.deepEqual(failed.slice(0, 3), [], `no write failed (${JSON.stringify(summary.byStatus)})`);
@@ -76,9 +74,8 @@ test("slots moved between primaries under load, a shard's among them: no error, 
   await drained();
   await expectAnalyticsEqualsRedis(stack.gatewayUrl, check, ledger.counterType);
   report("redis-cluster-reshard", {
-    moved: `${slots} slots (shard 0's among them) ${from} -> ${to} and back`,
+    moved: `${slots} slots (shard 0's among them) ${from} -> ${to}`,
     movedSeconds: Number((movedAfterMs / 1000).toFixed(1)),
-    movedBackSeconds: Number((movedBackAfterMs / 1000).toFixed(1)),
     writes: summary.requests,
     failedWrites: failed.length,
     p99Ms: Number(percentile(summary.latencies, 99).toFixed(1)),

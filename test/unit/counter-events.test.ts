@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Message } from "kafkajs";
 import { decodeEvent } from "../../services/analytics/consumer.js";
-import { byteRuns, parseBatchCounters, toKafkaMessage } from "../../services/counter/outbox-entry.js";
+import { byteRuns, packBatchCounters, parseBatchCounters, toKafkaMessage } from "../../services/counter/outbox-entry.js";
 import { BATCH_EVENT_TYPE, EVENT_TYPE_HEADER } from "../../services/lib/counter-events.js";
 import { CounterBatchEvent, CounterEvent } from "../../services/lib/gen/highgopress/events/v1/counter_event.js";
 
@@ -23,6 +23,17 @@ test("a batch outbox entry becomes one batch event, keyed by its id, that analyt
       { resourceId: "b", counterType: "like", delta: -1, incrementCount: 1, newValue: "9223372036854770007" },
     ],
   });
+});
+
+test("an entry moved from another Redis keeps its event id; its counters pack and parse back unchanged", () => {
+  const counters = [
+    { resourceId: "a", counterType: "like", delta: 3, incrementCount: 2, newValue: "10" },
+    { resourceId: "b", counterType: "view", delta: -1, incrementCount: 1, newValue: "9223372036854770007" },
+  ];
+  assert.deepEqual(parseBatchCounters(packBatchCounters(counters)), counters);
+  const message = toKafkaMessage("s4.2/1800000000000-0", ["c", packBatchCounters(counters), "ts", "1700000000000", "id", "1700000000000-3"]);
+  assert.equal(message.key, "1700000000000-3");
+  assert.equal((decodeEvent(message.value as Buffer, header(message)) as CounterBatchEvent).eventId, "1700000000000-3");
 });
 
 test("a per-key outbox entry (written before the format changed) stays a per-key event keyed by its resource", () => {

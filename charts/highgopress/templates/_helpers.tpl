@@ -68,6 +68,25 @@ app.kubernetes.io/component: {{ .name }}
 {{- printf "%s-workload" (include "hgp.fullname" .) -}}
 {{- end -}}
 
+{{/* Cluster mode: host:port of every Redis node (the services discover the cluster from them). */}}
+{{- define "hgp.redisClusterNodes" -}}
+{{- if .Values.redis.enabled -}}
+{{- $fn := include "hgp.fullname" . -}}
+{{- $svc := include "hgp.svcFQDN" (dict "root" . "svc" (printf "%s-redis-headless" $fn)) -}}
+{{- $nodes := list -}}
+{{- range $i := until (int (include "hgp.redisClusterSize" .)) -}}
+{{- $nodes = append $nodes (printf "%s-redis-%d.%s:6379" $fn $i $svc) -}}
+{{- end -}}
+{{- join "," $nodes -}}
+{{- else -}}
+{{- required "redis.external.clusterNodes is required when redis.enabled is false and redis.mode is cluster" .Values.redis.external.clusterNodes -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "hgp.redisClusterSize" -}}
+{{- mul .Values.redis.cluster.primaries (add1 .Values.redis.cluster.replicasPerPrimary) -}}
+{{- end -}}
+
 {{/* Where things are: bundled dependency or the external address. */}}
 {{- define "hgp.redisUrl" -}}
 {{- if .Values.redis.enabled -}}
@@ -115,10 +134,14 @@ Host:port pairs a component's init container waits for (comma list), from
 "host:port" of a redis:// URL and the Kafka broker list.
 */}}
 {{- define "hgp.redisHostPort" -}}
+{{- if eq .Values.redis.mode "cluster" -}}
+{{- first (splitList "," (include "hgp.redisClusterNodes" .)) -}}
+{{- else -}}
 {{- $u := urlParse (include "hgp.redisUrl" .) -}}
 {{- $host := $u.host -}}
 {{- if not (contains ":" $host) -}}{{- $host = printf "%s:6379" $host -}}{{- end -}}
 {{- $host -}}
+{{- end -}}
 {{- end -}}
 
 {{/* Container securityContext for a dependency: the common rules plus its user. */}}
@@ -222,6 +245,9 @@ Checks of values that JSON schema cannot express.
 {{- end }}
 {{- if and .Values.counterAutoscaler.enabled (not .Values.components.counter.enabled) }}
 {{- fail "counterAutoscaler.enabled needs components.counter.enabled: the example CounterAutoscaler scales the counter Deployment" }}
+{{- end }}
+{{- if and (eq .Values.redis.mode "cluster") .Values.redis.enabled (lt (int .Values.redis.cluster.replicasPerPrimary) (int .Values.redis.cluster.waitReplicas)) }}
+{{- fail (printf "redis.cluster.waitReplicas (%d) cannot exceed redis.cluster.replicasPerPrimary (%d): every write would wait for replicas that do not exist" (int .Values.redis.cluster.waitReplicas) (int .Values.redis.cluster.replicasPerPrimary)) }}
 {{- end }}
 {{- if and .Values.components.autoscaler.enabled (not .Values.prometheus.enabled) (not .Values.prometheus.external.url) }}
 {{- fail "the autoscaler reads QPS from Prometheus: set prometheus.enabled or prometheus.external.url" }}
