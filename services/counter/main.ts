@@ -47,6 +47,7 @@ const store = createCounterStore({
   idempotencyTtlSeconds: config.idempotencyTtlSeconds,
   durability: config.redisDurability,
   onNotReplicated: metrics.onNotReplicated,
+  onOutboxWrite: (shard) => relay.notify(shard),
   redisMetrics,
 });
 const relay = createOutboxRelay({

@@ -14,10 +14,12 @@ const PRODUCE_BYTES = 512 * 1024;
 
 /**
  * With several streams (one per cluster shard) a blocking read cannot wait
- * on all of them (they live in different slots), so an idle relay reads
- * each without blocking and sleeps this long between rounds.
+ * on all of them (they live in different slots). The relay reads the
+ * shards its own pod just wrote to (notify()), at once; every stream is
+ * read at least this often anyway, for entries of pods that died before
+ * relaying them.
  */
-const IDLE_POLL_MS = 20;
+const SWEEP_MS = 500;
 
 /**
  * Moves outbox entries (written atomically with the increments) to Kafka.
@@ -59,6 +61,8 @@ export interface OutboxRelayOptions {
 
 export interface OutboxRelay {
   start(): void;
+  /** This pod wrote outbox entries to the stream of `shard` (streams[shard]). */
+  notify(shard: number): void;
   /** Stops after the batch in hand is published (or left pending). */
   stop(): Promise<void>;
 }
@@ -159,8 +163,36 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   /** Each stream's entries from `from` ("0": own pending, ">": new), without blocking. */
-  const readEach = (from: string, count: number): Promise<Batch> =>
-    Promise.all(streams.map(async ({ key }) => entriesOf(await redis.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", key, from))));
+  /** Each stream's entries from `from` ("0": own pending, ">": new), without blocking; only the `shards` given. */
+  const readEach = (from: string, count: number, shards?: ReadonlySet<number>): Promise<Batch> =>
+    Promise.all(
+      streams.map(async ({ key }, s) =>
+        shards && !shards.has(s) ? [] : entriesOf(await redis.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", key, from)),
+      ),
+    );
+
+  // Shards written to since the last read, and the wait for one.
+  let dirty = new Set<number>();
+  let wake: (() => void) | undefined;
+  const takeDirty = () => {
+    const shards = dirty;
+    dirty = new Set();
+    return shards;
+  };
+  /** The shards to read next: those written to, or after SWEEP_MS without any, all of them. */
+  async function nextShards(): Promise<Set<number> | undefined> {
+    if (dirty.size === 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, SWEEP_MS);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = undefined;
+    }
+    return dirty.size > 0 ? takeDirty() : undefined;
+  }
 
   async function read(ownPending: boolean): Promise<Batch> {
     if (Date.now() - lastClaim > options.claimIdleMs / 2) {
@@ -178,9 +210,7 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       const reply = await redis.xreadgroup("GROUP", group, consumer, "COUNT", batchSize, "BLOCK", options.blockMs, "STREAMS", streams[0]!.key, ">");
       return [entriesOf(reply)];
     }
-    const batch = await readEach(">", batchSize);
-    if (size(batch) === 0) await sleep(IDLE_POLL_MS);
-    return batch;
+    return readEach(">", batchSize, await nextShards());
   }
 
   async function publish(batch: Batch): Promise<void> {
@@ -235,12 +265,16 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     let ownPending = true;
     for (let attempt = 0; !stopping; ) {
       try {
-        if (attempt === 0 || ownPending) await ensureGroups();
+        // At the start and after a failure (Redis may have lost the streams): not every round, since
+        // each XGROUP CREATE of an existing group is an error reply (and on a cluster, a redirection).
+        if (ownPending) await ensureGroups();
         const batch = await read(ownPending);
         const found = size(batch);
         if (!ownPending && found > 0 && found < batchSize && (options.lingerMs ?? 0) > 0) {
           await sleep(options.lingerMs!);
-          (await readEach(">", batchSize - found)).forEach((more, s) => batch[s]!.push(...more));
+          // One stream: read it again; several: the ones written to meanwhile.
+          const more = await readEach(">", batchSize - found, streams.length === 1 ? undefined : takeDirty());
+          more.forEach((entries, s) => batch[s]!.push(...entries));
         }
         if (size(batch) === 0) {
           ownPending = false;
@@ -265,8 +299,13 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     start() {
       loop ??= run();
     },
+    notify(shard) {
+      dirty.add(shard);
+      wake?.();
+    },
     async stop() {
       stopping = true;
+      wake?.();
       await loop?.catch(() => undefined);
       await producer.disconnect().catch(() => undefined);
     },

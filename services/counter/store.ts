@@ -201,6 +201,8 @@ export interface CounterStoreOptions {
   /** Replicas that must hold a batch's writes before it is answered (WAIT after the script); none by default. */
   durability?: Durability;
   onNotReplicated?: () => void;
+  /** A script call wrote to the outbox stream of `shard` (the relay reads it at once). */
+  onOutboxWrite?: (shard: number) => void;
   /** Latency of the script and read calls (and their spans when the batch is traced). */
   redisMetrics?: RedisMetrics;
 }
@@ -245,6 +247,7 @@ export function createCounterStore(options: CounterStoreOptions): CounterStore {
       },
       { "db.redis.keys": keys.length, "highgopress.batch.size": ops.length },
     );
+    options.onOutboxWrite?.(shard);
     const n = plan.groups.length;
     return resolveResults(plan, reply.slice(0, n).map(groupValue), reply.slice(n).map(idempotentOutcome));
   }
