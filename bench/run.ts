@@ -13,7 +13,7 @@
  *     [--infra redis,kafka,prometheus,jaeger] [--redis-mode standalone|cluster] [--keep-infra] [--warmup N] [--no-readme]
  *
  * --redis-mode cluster runs the services on a 6-node Redis Cluster of the
- * bench's own (scripts/redis-cluster.sh, ports from base + 30).
+ * bench's own (scripts/redis-cluster.sh, ports from base - 6000).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";

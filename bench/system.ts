@@ -48,8 +48,12 @@ export function benchPorts(base = Number(process.env.HIGHGOPRESS_BENCH_PORT_BASE
     jaegerHealth: base + 20,
     jaegerMetrics: base + 21,
     autoscalerMetrics: base + 22,
-    /** The first of the six nodes of the bench's Redis Cluster (`--redis-mode cluster`), +0 … +5. */
-    redisCluster: base + 30,
+    /**
+     * The first of the six nodes of the bench's Redis Cluster (`--redis-mode cluster`), +0 … +5.
+     * Below the base: their cluster bus ports (10,000 higher) must stay below the ephemeral ports,
+     * where an outgoing connection can hold one.
+     */
+    redisCluster: base - 6_000,
   };
 }
 
@@ -213,7 +217,17 @@ export async function startSystem(options: SystemOptions): Promise<RunningSystem
   const env = infraEnv(options.runDir);
   checkPortsFree(options.runDir, options.infra);
   options.log(`starting ${options.infra.join(", ")} (scripts/infra.sh, state in ${options.runDir})`);
-  await runScript(["start", ...options.infra], env, options.log);
+  // The bench's cluster starts afresh (its data is flushed anyway): one left by a run on other ports could not form.
+  if (options.infra.includes("redis-cluster") && infraPids(options.runDir, "redis-cluster").length === 0) {
+    execFileSync(join(repoRoot, "scripts/redis-cluster.sh"), ["reset"], { env: { ...process.env, ...env }, stdio: "ignore" });
+  }
+  try {
+    await runScript(["start", ...options.infra], env, options.log);
+  } catch (err) {
+    // What did start is stopped again, also after a failed start.
+    await runScript(["stop", ...options.infra], env, options.log).catch(() => undefined);
+    throw err;
+  }
   if (options.infra.includes("redis") || options.infra.includes("redis-cluster")) {
     // The bench's own Redis starts empty every run: keys of earlier runs would
     // only make AOF rewrites (Redis CPU during the levels) grow from run to run.

@@ -92,6 +92,12 @@ start() {
       continue
     fi
     claim_port "$name" "$(node_port "$i")" $(($(node_port "$i") + 10000))
+    # A node that was created on other ports would look for its peers there forever.
+    local conf_port
+    conf_port=$(sed -n 's/^[^ ]* [^:]*:\([0-9]*\)@.* myself.*/\1/p' "$(svc_dir "$name")/data/nodes.conf" 2>/dev/null || true)
+    if [[ -n $conf_port && $conf_port != "$(node_port "$i")" ]]; then
+      die $NAME "the cluster in $RUN was created on ports from $((conf_port - i)), not $REDIS_CLUSTER_PORT; run scripts/redis-cluster.sh reset (deletes its data) or start it with REDIS_CLUSTER_PORT=$((conf_port - i))"
+    fi
     write_config "$i"
     (cd "$(svc_dir "$name")" && start_bg "$name" redis-server "$(svc_dir "$name")/redis.conf")
   done

@@ -6,8 +6,8 @@ import { after, before, test } from "node:test";
 import calculateSlot from "cluster-key-slot";
 import type { Cluster } from "ioredis";
 import { outboxStreams } from "../../services/counter/store.js";
-import { eventually, http, infra, runDir, sleep, startStack, type Stack } from "../support/stack.js";
-import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, ledgerFigures, percentile, runLedgerLoad } from "./support/load.js";
+import { eventually, http, infra, runDir, servicePids, sleep, startStack, type Stack } from "../support/stack.js";
+import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, ledgerFigures, PACED_WRITES, percentile, runLedgerLoad } from "./support/load.js";
 import { report } from "./support/report.js";
 
 /**
@@ -57,7 +57,7 @@ test("slots moved between primaries under load, a shard's among them: no error, 
   const to = ranges.find((r) => r.primary !== from)!.primary;
   // reshard takes a primary's lowest slots first: as many as it owns up to the shard's.
   const slots = ranges.filter((r) => r.primary === from && r.start <= slot).reduce((n, r) => n + Math.min(r.end, slot) - r.start + 1, 0);
-  const { done, outcomes } = runLedgerLoad(ledger, { origin: stack.gatewayUrl, connections: 16, ratePerSecond: 300, durationMs: 9_000, timeoutMs: 10_000 });
+  const { done, outcomes } = runLedgerLoad(ledger, { origin: stack.gatewayUrl, ...PACED_WRITES, durationMs: 9_000 });
   await sleep(2_000);
   const started = Date.now();
   await reshard(from, to, slots);
@@ -104,17 +104,10 @@ test("a primary killed under load: replica promoted, 0 acknowledged increments l
   for (const [shard, slot] of slotOfShard.entries()) if ((await primaryOf(slot)) === victim) victimShards.add(shard);
   const node = Number(victim.split(":")[1]) - clusterPort;
   const victimPid = Number(readFileSync(join(runDir, `redis-cluster-${node}`, `redis-cluster-${node}.pid`), "utf8"));
-  const pids = { gateway: stack.process("gateway")!.pid, counter: stack.process("counter")!.pid, analytics: stack.process("analytics")!.pid };
+  const pids = servicePids(stack);
 
   let running = true;
-  const { done: load, outcomes } = runLedgerLoad(ledger, {
-    origin: stack.gatewayUrl,
-    connections: 16,
-    ratePerSecond: 300,
-    durationMs: 60_000,
-    timeoutMs: 10_000,
-    stop: () => !running,
-  });
+  const { done: load, outcomes } = runLedgerLoad(ledger, { origin: stack.gatewayUrl, ...PACED_WRITES, stop: () => !running });
   let killedAt = 0;
   let promotedAt = 0;
   let restartedAt = 0;
@@ -159,7 +152,7 @@ test("a primary killed under load: replica promoted, 0 acknowledged increments l
   const after = outcomes.filter((o) => o && o.sentAt > recoveredAt + 200);
   assert.ok(after.length > 100 && after.every((o) => o.status === 200), `every write after the recovery succeeds (${after.length})`);
   assert.deepEqual(
-    { gateway: stack.process("gateway")!.pid, counter: stack.process("counter")!.pid, analytics: stack.process("analytics")!.pid },
+    servicePids(stack),
     pids,
     "no service was restarted",
   );

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
-import { eventually, http, infra, sleep, startStack, type Stack } from "../support/stack.js";
-import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, ledgerFigures, percentile, runLedgerLoad } from "./support/load.js";
+import { eventually, http, infra, servicePids, sleep, startStack, type Stack } from "../support/stack.js";
+import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, ledgerFigures, PACED_WRITES, percentile, runLedgerLoad } from "./support/load.js";
 import { report } from "./support/report.js";
 
 /**
@@ -20,17 +20,10 @@ after(() => stack?.stop());
 
 test("Redis down: fast 503s, then recovery without a restart, with every increment accounted for", { timeout: 180_000 }, async () => {
   const ledger = new IncrementLedger(`redis-${stack.runId}-`, stack.counterType("redisout"));
-  const pids = { gateway: stack.process("gateway")!.pid, counter: stack.process("counter")!.pid, analytics: stack.process("analytics")!.pid };
+  const pids = servicePids(stack);
   let outage = { from: 0, to: 0 };
   let running = true;
-  const { done: load, outcomes } = runLedgerLoad(ledger, {
-    origin: stack.gatewayUrl,
-    connections: 16,
-    ratePerSecond: 300,
-    durationMs: 60_000,
-    timeoutMs: 10_000,
-    stop: () => !running,
-  });
+  const { done: load, outcomes } = runLedgerLoad(ledger, { origin: stack.gatewayUrl, ...PACED_WRITES, stop: () => !running });
 
   const reads: Array<{ status: number; ms: number }> = [];
   const readiness = { gateway: new Set<number>(), counter: new Set<number>() };
@@ -87,7 +80,7 @@ test("Redis down: fast 503s, then recovery without a restart, with every increme
   assert.ok(slowest < WRITE_DEADLINE_MS / 2, `no write waited for its deadline (slowest ${slowest.toFixed(0)} ms)`);
   assert.ok(reads.length > 10 && reads.every((r) => r.status === 503 && r.ms < 1_000), `reads fail fast too: ${JSON.stringify(reads.slice(0, 5))}`);
   assert.deepEqual(
-    { gateway: stack.process("gateway")!.pid, counter: stack.process("counter")!.pid, analytics: stack.process("analytics")!.pid },
+    servicePids(stack),
     pids,
     "no service was restarted",
   );

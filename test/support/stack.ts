@@ -189,6 +189,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   return stack;
 }
 
+/** The pids of the stack's services: equal before and after a fault means none was restarted. */
+export const servicePids = (stack: Stack) => ({
+  gateway: stack.process("gateway")?.pid,
+  counter: stack.process("counter")?.pid,
+  analytics: stack.process("analytics")?.pid,
+});
+
 export interface HttpResult<T = any> {
   status: number;
   body: T;

@@ -153,6 +153,9 @@ export function runLedgerLoad(
   return { done, outcomes };
 }
 
+/** The fault scenarios' write load: 300 increments/s from 16 connections, until stopped (at most a minute). */
+export const PACED_WRITES = { connections: 16, ratePerSecond: 300, durationMs: 60_000, timeoutMs: 10_000 } as const;
+
 export class IncrementLedger {
   readonly delta: number[] = [];
   readonly fate: Fate[] = [];
