@@ -215,13 +215,13 @@ export interface CounterStore {
 }
 
 /** After a failed call, how long a shard's writes fail at once (replica-gate.ts). */
-const SHORT_OF_REPLICAS_MS = 1_000;
+const SHARD_HOLD_MS = 1_000;
 
 export function createCounterStore(options: CounterStoreOptions): CounterStore {
   const { redis, layout, outboxStream, eventFormat, idempotencyTtlSeconds, durability = { replicas: 0, timeoutMs: 0 }, redisMetrics } = options;
   const format = eventFormat === "batch" ? "b" : "k";
   const streams = outboxStreams(layout, outboxStream);
-  const gate = createReplicaGate(layout.tags.length, SHORT_OF_REPLICAS_MS, options.onNotReplicated);
+  const gate = createReplicaGate(layout.tags.length, SHARD_HOLD_MS, options.onNotReplicated);
   defineScript(redis, "hgpIncrement", INCREMENT_SCRIPT);
   const timeIncrement = redisMetrics?.command("hgp_increment", "EVALSHA hgpIncrement") ?? untimed;
   const timeGet = redisMetrics?.command("mget", "MGET") ?? untimed;

@@ -99,14 +99,10 @@ export interface Durability {
   timeoutMs: number;
 }
 
-/**
- * Too few replicas: either a call's writes were applied on the primary but
- * not confirmed in time (in doubt: a failover may lose them), or the call
- * was not sent because the shard had just been found short of replicas.
- */
+/** A call's writes were applied on the primary but too few replicas confirmed them in time: in doubt, a failover may lose them. */
 export class NotReplicatedError extends Error {
-  constructor(readonly applied: boolean, message: string) {
-    super(message);
+  constructor(confirmed: number, durability: Durability) {
+    super(`applied on the primary but confirmed by ${confirmed} of ${durability.replicas} replica(s) within ${durability.timeoutMs} ms: in doubt`);
     this.name = "NotReplicatedError";
   }
 }
@@ -140,9 +136,7 @@ export async function callReplicated<T>(redis: RedisClient, queue: (pipeline: Ch
     if (err && redis instanceof Cluster && !(err instanceof ReplyError && !/^CLUSTERDOWN/.test(err.message))) redis.refreshSlotsCache();
     if (err) throw err;
     if (waitErr) throw waitErr;
-    if (confirmed < durability.replicas) {
-      throw new NotReplicatedError(true, `applied on the primary but confirmed by ${confirmed} of ${durability.replicas} replica(s) within ${durability.timeoutMs} ms: in doubt`);
-    }
+    if (confirmed < durability.replicas) throw new NotReplicatedError(confirmed, durability);
     return reply;
   }
 }

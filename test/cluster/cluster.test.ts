@@ -269,7 +269,7 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
     test("restarting the Redis pod: fast 503s during the gap, then full recovery", { timeout: 6 * 60_000 }, async () => {
       const { outcomes } = await underLoad("restart redis pod", async () => {
         deletePod(`${RELEASE}-redis-0`);
-      }, 45_000);
+      }, 30_000);
       const refusals = outcomes.filter((o: Outcome) => o.status === 503);
       const late = outcomes.slice(-100);
       report("redis gap", `${refusals.length} answered 503, P99 of those ${percentile(refusals.map((o) => o.latencyMs), 99).toFixed(0)} ms; last 100 requests: ${late.filter((o) => o.status === 200).length} x 200`);

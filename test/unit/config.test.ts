@@ -29,3 +29,17 @@ test("integers reject fractions and words", () => {
   assert.throws(() => loadGatewayConfig({ WRITE_DEADLINE_MS: "1.5" }), /WRITE_DEADLINE_MS/);
   assert.throws(() => loadGatewayConfig({ MAX_QUEUED_REQUESTS: "many" }), /MAX_QUEUED_REQUESTS/);
 });
+
+test("cluster mode: seed nodes required, a replica wait by default, its timeout below the command timeout", () => {
+  const standalone = loadCounterConfig({});
+  assert.equal(standalone.redisMode, "standalone");
+  assert.equal(standalone.redisDurability.replicas, 0);
+  const cluster = loadCounterConfig({ REDIS_MODE: "cluster", REDIS_CLUSTER_NODES: "10.0.0.1:7000,10.0.0.2:7000" });
+  assert.deepEqual(cluster.redisClusterNodes, ["10.0.0.1:7000", "10.0.0.2:7000"]);
+  assert.equal(cluster.redisClusterShards, 12);
+  assert.deepEqual(cluster.redisDurability, { replicas: 1, timeoutMs: 250 });
+  assert.throws(() => loadCounterConfig({ REDIS_MODE: "cluster" }), /REDIS_MODE=cluster needs REDIS_CLUSTER_NODES/);
+  assert.throws(() => loadCounterConfig({ REDIS_MODE: "sentinel" }), /REDIS_MODE must be one of standalone, cluster/);
+  assert.throws(() => loadCounterConfig({ REDIS_WAIT_TIMEOUT_MS: "3000" }), /REDIS_WAIT_TIMEOUT_MS \(3000\) must be below REDIS_COMMAND_TIMEOUT_MS \(2000\)/);
+  assert.throws(() => loadCounterConfig({ REDIS_MODE: "cluster", REDIS_CLUSTER_NODES: "nohost" }), /REDIS_CLUSTER_NODES must be a comma-separated list of host:port/);
+});
