@@ -162,17 +162,24 @@ export function createOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
   }
 
-  /** Each stream's entries from `from` ("0": own pending, ">": new), without blocking. */
-  /** Each stream's entries from `from` ("0": own pending, ">": new), without blocking; only the `shards` given. */
-  const readEach = (from: string, count: number, shards?: ReadonlySet<number>): Promise<Batch> =>
-    Promise.all(
-      streams.map(async ({ key }, s) =>
-        shards && !shards.has(s) ? [] : entriesOf(await redis.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", key, from)),
-      ),
-    );
-
   // Shards written to since the last read, and the wait for one.
   let dirty = new Set<number>();
+
+  /**
+   * Each stream's entries from `from` ("0": own pending, ">": new), without
+   * blocking; only the `shards` given. A stream that gave a full `count`
+   * has more: it is read again next round.
+   */
+  const readEach = (from: string, count: number, shards?: ReadonlySet<number>): Promise<Batch> =>
+    Promise.all(
+      streams.map(async ({ key }, s) => {
+        if (shards && !shards.has(s)) return [];
+        const entries = entriesOf(await redis.xreadgroup("GROUP", group, consumer, "COUNT", count, "STREAMS", key, from));
+        if (from === ">" && entries.length >= count) dirty.add(s);
+        return entries;
+      }),
+    );
+
   let wake: (() => void) | undefined;
   const takeDirty = () => {
     const shards = dirty;
