@@ -5,9 +5,9 @@ import { join } from "node:path";
 import { after, before, test } from "node:test";
 import calculateSlot from "cluster-key-slot";
 import type { Cluster } from "ioredis";
-import { outboxStreams } from "../../services/counter/store.js";
 import { eventually, http, infra, runDir, servicePids, sleep, startStack, type Stack } from "../support/stack.js";
 import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, ledgerFigures, PACED_WRITES, percentile, runLedgerLoad } from "./support/load.js";
+import { outboxDrained } from "../support/analytics.js";
 import { report } from "./support/report.js";
 
 /**
@@ -71,7 +71,7 @@ test("slots moved between primaries under load, a shard's among them: no error, 
   assert.deepEqual(failed.slice(0, 3), [], `no write failed (${JSON.stringify(summary.byStatus)})`);
   const check = await checkLedger(stack, ledger);
   assert.deepEqual(check.problems.slice(0, 10), [], "every increment is stored exactly once");
-  await drained();
+  await outboxDrained(stack);
   await expectAnalyticsEqualsRedis(stack.gatewayUrl, check, ledger.counterType);
   report("redis-cluster-reshard", {
     moved: `${slots} slots (shard 0's among them) ${from} -> ${to}`,
@@ -84,17 +84,6 @@ test("slots moved between primaries under load, a shard's among them: no error, 
   });
   await dropLedgerKeys(stack, ledger);
 });
-
-const drained = () =>
-  eventually(
-    "every shard's outbox to drain",
-    async () => {
-      const lengths = await Promise.all(outboxStreams(stack.layout, stack.env.OUTBOX_STREAM!).map(({ key }) => stack.redis.xlen(key)));
-      return lengths.every((n) => n === 0) ? true : undefined;
-    },
-    60_000,
-    250,
-  );
 
 test("a primary killed under load: replica promoted, 0 acknowledged increments lost, its shards' writes back by themselves", { timeout: 180_000 }, async () => {
   const ledger = new IncrementLedger(`failover-${stack.runId}-`, stack.counterType("failover"));
@@ -164,7 +153,7 @@ test("a primary killed under load: replica promoted, 0 acknowledged increments l
 
   const check = await checkLedger(stack, ledger);
   assert.deepEqual(check.problems.slice(0, 10), [], "every acknowledged increment is stored exactly once");
-  await drained();
+  await outboxDrained(stack);
   await expectAnalyticsEqualsRedis(stack.gatewayUrl, check, ledger.counterType);
 
   report("redis-cluster-failover", {

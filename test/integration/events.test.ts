@@ -6,6 +6,7 @@ import { createCounterStore, EVENT_COUNTERS, type EventFormat } from "../../serv
 import { BATCH_EVENT_TYPE, EVENT_TYPE_HEADER } from "../../services/lib/counter-events.js";
 import { CounterBatchEvent, CounterEvent } from "../../services/lib/gen/highgopress/events/v1/counter_event.js";
 import { STANDALONE } from "../../services/lib/redis-shards.js";
+import { topOf } from "../support/analytics.js";
 import { eventually, http, infra, kafkaBrokers, startStack, type Stack } from "../support/stack.js";
 
 let stack: Stack;
@@ -25,12 +26,6 @@ async function metric(port: number, name: string): Promise<number> {
   return line ? Number(line.split(" ").pop()) : 0;
 }
 
-async function topOf(counterType: string) {
-  const r = await http("GET", `${url}/api/v1/analytics/top?counter_type=${counterType}&limit=100&time_range=24h`);
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.data as { total: number; items: { rank: number; resource_id: string; value: number; increment_count: number }[] };
-}
-
 describe("events flow from the outbox through Kafka into analytics", () => {
   test("rankings and stats reflect the increments once the events drain", async () => {
     const type = stack.counterType("like");
@@ -41,7 +36,7 @@ describe("events flow from the outbox through Kafka into analytics", () => {
     ];
     await Promise.all(plan.flatMap(([r, times, delta]) => Array.from({ length: times }, () => increment(r, type, delta))));
     const top = await eventually("analytics to rank all three resources", async () => {
-      const t = await topOf(type);
+      const t = await topOf(stack, type);
       return t.items.length === 3 && t.items[0]!.value === 10 ? t : undefined;
     });
     assert.deepEqual(
@@ -131,7 +126,7 @@ describe("events flow from the outbox through Kafka into analytics", () => {
     await eventually("analytics to see all three deliveries", async () =>
       (await metric(stack.ports.analyticsMetrics, "highgopress_analytics_events_deduplicated_total")) >= dedupBefore + 4 ? true : undefined,
     );
-    const top = await topOf(type);
+    const top = await topOf(stack, type);
     assert.deepEqual(
       top.items.map((i) => [i.resource_id, i.value, i.increment_count]),
       [
@@ -153,7 +148,7 @@ describe("events flow from the outbox through Kafka into analytics", () => {
       .exec();
     assert.equal((await increment("old", type, 3)).status, 200);
     const top = await eventually("the new increment in the ranking", async () => {
-      const t = await topOf(type);
+      const t = await topOf(stack, type);
       return t.items[0]?.value === 8 ? t : undefined;
     });
     assert.deepEqual(
@@ -218,7 +213,7 @@ describe("events flow from the outbox through Kafka into analytics", () => {
     await eventually(
       "analytics totals to equal the Redis values",
       async () => {
-        const top = await topOf(type);
+        const top = await topOf(stack, type);
         const ok = top.items.length === 5 && top.items.every((i) => i.value === expected.get(i.resource_id));
         return ok ? true : undefined;
       },

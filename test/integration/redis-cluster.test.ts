@@ -8,17 +8,12 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Cluster } from "ioredis";
 import { outboxStreams } from "../../services/counter/store.js";
+import { outboxDrained, topOf } from "../support/analytics.js";
 import { apiRoundTrips } from "../support/api-round-trips.js";
 import { eventually, http, type Stack } from "../support/stack.js";
 
 // A relay that holds what it read for a second before publishing: a counter killed meanwhile dies with events in hand.
 const stackOf = apiRoundTrips("cluster", { OUTBOX_RELAY_LINGER_MS: "1000" });
-
-async function topOf(stack: Stack, counterType: string, limit = 100, page = 1) {
-  const r = await http("GET", `${stack.gatewayUrl}/api/v1/analytics/top?counter_type=${counterType}&limit=${limit}&page=${page}&time_range=24h`);
-  assert.equal(r.status, 200, JSON.stringify(r.body));
-  return r.body.data as { total: number; items: { rank: number; resource_id: string; value: number; increment_count: number }[] };
-}
 
 /** `n` resources, resource i incremented by i+1 and then by 1 in two batch requests: value i+2, two increments each. */
 async function writeSpread(stack: Stack, counterType: string, prefix: string, n: number): Promise<Map<string, number>> {
@@ -39,12 +34,6 @@ async function analyticsHolds(stack: Stack, counterType: string, expected: Map<s
     return same ? top : undefined;
   });
 }
-
-const outboxEmpty = (stack: Stack) =>
-  eventually("every shard's outbox to drain", async () => {
-    const lengths = await Promise.all(outboxStreams(stack.layout, stack.env.OUTBOX_STREAM!).map(({ key }) => stack.redis.xlen(key)));
-    return lengths.every((n) => n === 0) ? true : undefined;
-  });
 
 describe("on a Redis Cluster", () => {
   test("a batch over many resources is split by shard: every primary holds counters, each caller gets its exact value", async () => {
@@ -93,7 +82,7 @@ describe("on a Redis Cluster", () => {
     assert.equal(stats.status, 200);
     assert.equal(stats.body.data.total, 41);
     assert.equal(stats.body.data.increment_count, 2);
-    await outboxEmpty(stack);
+    await outboxDrained(stack);
   });
 
   test("a counter killed with events in hand: after its restart the pending entries of every shard are relayed, counted once", async () => {
@@ -109,6 +98,6 @@ describe("on a Redis Cluster", () => {
     await stack.kill("counter", "SIGKILL");
     await stack.start("counter");
     await analyticsHolds(stack, type, expected);
-    await outboxEmpty(stack);
+    await outboxDrained(stack);
   });
 });

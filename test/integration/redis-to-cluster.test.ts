@@ -16,6 +16,7 @@ import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
 import { createCounterStore } from "../../services/counter/store.js";
 import { STANDALONE } from "../../services/lib/redis-shards.js";
+import { topOf } from "../support/analytics.js";
 import { eventually, freePort, http, redisClusterNodes, repoRoot, startStack, type Stack } from "../support/stack.js";
 
 let server: ChildProcess | undefined;
@@ -39,11 +40,6 @@ after(async () => {
 const migrate = (outboxStream: string) =>
   promisify(execFile)(process.execPath, [join(repoRoot, "dist/tools/redis-to-cluster.js"), "--from", sourceUrl, "--to", redisClusterNodes, "--outbox-stream", outboxStream]);
 
-async function topOf(stack: Stack, type: string) {
-  const r = await http("GET", `${stack.gatewayUrl}/api/v1/analytics/top?counter_type=${type}&limit=100&time_range=24h`);
-  return (r.body.data?.items ?? []) as Array<{ resource_id: string; value: number; increment_count: number }>;
-}
-
 test("a standalone data set moved into the cluster: counters, idempotency keys, rankings and pending events, nothing lost or counted twice", { timeout: 180_000 }, async () => {
   const standalone = await startStack({ env: { REDIS_URL: sourceUrl } });
   const type = standalone.counterType("moved");
@@ -57,7 +53,7 @@ test("a standalone data set moved into the cluster: counters, idempotency keys, 
     const idem = { resource_id: id("idem"), counter_type: type, delta: 5 };
     assert.equal((await http("POST", `${standalone.gatewayUrl}/api/v1/counter/increment`, idem, { "Idempotency-Key": id("key") })).body.data.current_value, 5);
     expected.set(idem.resource_id, { value: 5, count: 1 });
-    await eventually("the standalone analytics to rank every increment", async () => ((await topOf(standalone, type)).length === 31 ? true : undefined));
+    await eventually("the standalone analytics to rank every increment", async () => ((await topOf(standalone, type)).items.length === 31 ? true : undefined));
   } finally {
     await standalone.stop();
   }
@@ -89,7 +85,7 @@ test("a standalone data set moved into the cluster: counters, idempotency keys, 
     const top = await eventually(
       "analytics on the cluster to hold the moved rankings and the pending events, each once",
       async () => {
-        const items = await topOf(stack!, type);
+        const { items } = await topOf(stack!, type);
         const same = items.length === expected.size && items.every((i) => expected.get(i.resource_id)?.value === i.value && expected.get(i.resource_id)?.count === i.increment_count);
         return same ? items : undefined;
       },

@@ -3,7 +3,32 @@
  * the shared steps of the tests that follow events through Kafka.
  */
 import assert from "node:assert/strict";
+import { outboxStreams } from "../../services/counter/store.js";
 import { eventually, http, type Stack } from "./stack.js";
+
+export interface TopPage {
+  total: number;
+  items: Array<{ rank: number; resource_id: string; value: number; increment_count: number }>;
+}
+
+/** A page of the ranking of a counter type over the last 24 h, through the gateway. */
+export async function topOf(stack: Stack, counterType: string, limit = 100, page = 1): Promise<TopPage> {
+  const r = await http("GET", `${stack.gatewayUrl}/api/v1/analytics/top?counter_type=${counterType}&limit=${limit}&page=${page}&time_range=24h`);
+  assert.equal(r.status, 200, JSON.stringify(r.body));
+  return r.body.data as TopPage;
+}
+
+/** Waits until the outbox stream of every shard (the one stream on one Redis) is empty. */
+export const outboxDrained = (stack: Stack, timeoutMs = 60_000) =>
+  eventually(
+    "every shard's outbox to drain",
+    async () => {
+      const lengths = await Promise.all(outboxStreams(stack.layout, stack.env.OUTBOX_STREAM!).map(({ key }) => stack.redis.xlen(key)));
+      return lengths.every((n) => n === 0) ? true : undefined;
+    },
+    timeoutMs,
+    250,
+  );
 
 /** Increments through the gateway; returns the expected analytics total per resource. */
 export async function writeSome(stack: Stack, type: string): Promise<Map<string, number>> {
