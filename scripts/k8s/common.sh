@@ -110,7 +110,8 @@ ensure_bridge() {
     log "creating bridge $NODE_BRIDGE with $NODE_IP (the node's address; pods use it as their gateway)"
     ip link add "$NODE_BRIDGE" type bridge
   fi
-  ip addr show dev "$NODE_BRIDGE" | grep -q " $NODE_IP/" || ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$NODE_BRIDGE"
+  # grep reads all of it (no -q): an early exit can fail the pipeline under pipefail with SIGPIPE on ip.
+  ip addr show dev "$NODE_BRIDGE" | grep " $NODE_IP/" >/dev/null || ip addr add "$NODE_IP/${POD_CIDR#*/}" dev "$NODE_BRIDGE"
   ip link set "$NODE_BRIDGE" up
 }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }

@@ -228,7 +228,7 @@ node_ctr() { "$BIN/ctr" --address "$NODE_STATE/containerd.sock" -n k8s.io "$@" 2
 # import_image REF -> into containerd's k8s.io namespace unless already there
 import_image() {
   local ref=$1
-  if node_ctr images ls -q "name==$(normalized "$ref")" | grep -q .; then return; fi
+  if node_ctr images ls -q "name==$(normalized "$ref")" | grep . >/dev/null; then return; fi
   log "importing $ref into containerd"
   node_ctr images import --snapshotter overlayfs "$(archive_of "$ref")" >/dev/null
 }
@@ -252,7 +252,7 @@ case ${1:-all} in
     [[ -n $ref ]] || die "usage: scripts/k8s/images.sh app REF (or IMAGE=REF)"
     node=$(node_image "$(base_image)")
     same="localhost/highgopress:$(app_tag "$node")"
-    if bh inspect --type image "$same" >/dev/null 2>&1 && node_ctr images ls -q "name==$(normalized "$same")" | grep -q .; then
+    if bh inspect --type image "$same" >/dev/null 2>&1 && node_ctr images ls -q "name==$(normalized "$same")" | grep . >/dev/null; then
       # The image of exactly these inputs is built and on the node already
       # (make cluster-up, or an earlier build): REF becomes a second name for it.
       log "$ref has the inputs of $same, which the node has: tagged, not rebuilt"

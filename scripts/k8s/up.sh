@@ -37,7 +37,7 @@ ensure_bridge
 
 # --- credentials (generated once) -------------------------------------------
 # A serving certificate for another address (an older checkout's) is replaced.
-if [[ -f "$PKI/apiserver.crt" ]] && ! openssl x509 -in "$PKI/apiserver.crt" -noout -ext subjectAltName 2>/dev/null | grep -q "IP Address:$NODE_IP"; then
+if [[ -f "$PKI/apiserver.crt" ]] && ! openssl x509 -in "$PKI/apiserver.crt" -noout -ext subjectAltName 2>/dev/null | grep "IP Address:$NODE_IP" >/dev/null; then
   rm -f "$PKI/apiserver.crt"
 fi
 if [[ ! -f "$PKI/ca.crt" || ! -f "$PKI/apiserver.crt" || ! -f "$PKI/kubelet-client.crt" ]]; then
