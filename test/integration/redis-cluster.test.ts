@@ -7,8 +7,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import type { Cluster } from "ioredis";
-import { outboxStreams } from "../../services/counter/store.js";
-import { outboxDrained, topOf } from "../support/analytics.js";
+import { outboxDrained, outboxKeys, outboxPending, topOf } from "../support/analytics.js";
 import { apiRoundTrips } from "../support/api-round-trips.js";
 import { eventually, http, type Stack } from "../support/stack.js";
 
@@ -89,15 +88,10 @@ describe("on a Redis Cluster", () => {
     const stack = stackOf();
     const type = stack.counterType("killed");
     const expected = await writeSpread(stack, type, "k", 30);
-    const streams = outboxStreams(stack.layout, stack.env.OUTBOX_STREAM!);
     // The relay reads the shards as their writes land and lingers a second before publishing: for that
     // second some entries are read and held, others (the second request's) wait unread in other shards.
     await eventually("the relay to hold read entries while others wait unread", async () => {
-      const [pending, lengths] = await Promise.all([
-        Promise.all(streams.map(({ key }) => stack.redis.xpending(key, "outbox-relay") as Promise<[number, ...unknown[]]>)),
-        Promise.all(streams.map(({ key }) => stack.redis.xlen(key))),
-      ]);
-      const held = pending.reduce((sum, [count]) => sum + count, 0);
+      const [held, lengths] = await Promise.all([outboxPending(stack), Promise.all(outboxKeys(stack).map((key) => stack.redis.xlen(key)))]);
       const unread = lengths.reduce((sum, n) => sum + n, 0) - held;
       const shards = lengths.filter((n) => n > 0).length;
       return held > 0 && unread > 0 && shards > 1 ? { held, unread, shards } : undefined;

@@ -18,17 +18,24 @@ export async function topOf(stack: Stack, counterType: string, limit = 100, page
   return r.body.data as TopPage;
 }
 
-/** Waits until the outbox stream of every shard (the one stream on one Redis) is empty. */
+/** The outbox stream of every shard (the one stream on one Redis). */
+export const outboxKeys = (stack: Stack) => outboxStreams(stack.layout, stack.env.OUTBOX_STREAM!).map(({ key }) => key);
+
+/** Entries waiting in the outbox, over every shard. */
+export async function outboxLength(stack: Stack): Promise<number> {
+  const lengths = await Promise.all(outboxKeys(stack).map((key) => stack.redis.xlen(key)));
+  return lengths.reduce((sum, n) => sum + n, 0);
+}
+
+/** Entries the relays have read and not yet acknowledged, over every shard. */
+export async function outboxPending(stack: Stack): Promise<number> {
+  const pending = await Promise.all(outboxKeys(stack).map((key) => stack.redis.xpending(key, "outbox-relay") as Promise<[number, ...unknown[]]>));
+  return pending.reduce((sum, [count]) => sum + count, 0);
+}
+
+/** Waits until the outbox of every shard is empty. */
 export const outboxDrained = (stack: Stack, timeoutMs = 60_000) =>
-  eventually(
-    "every shard's outbox to drain",
-    async () => {
-      const lengths = await Promise.all(outboxStreams(stack.layout, stack.env.OUTBOX_STREAM!).map(({ key }) => stack.redis.xlen(key)));
-      return lengths.every((n) => n === 0) ? true : undefined;
-    },
-    timeoutMs,
-    250,
-  );
+  eventually("every shard's outbox to drain", async () => ((await outboxLength(stack)) === 0 ? true : undefined), timeoutMs, 250);
 
 /** Increments through the gateway; returns the expected analytics total per resource. */
 export async function writeSome(stack: Stack, type: string): Promise<Map<string, number>> {
