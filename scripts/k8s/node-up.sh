@@ -202,7 +202,10 @@ else
 fi
 
 # --- kube-proxy ----------------------------------------------------------------------------
-cat > "$NODE_RUN/kube-proxy.yaml" <<YAML
+# Written only when it changes: a running kube-proxy watches its configuration
+# file and exits on any write to it, even of the same content.
+proxy_config=$(mktemp)
+cat > "$proxy_config" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: iptables
@@ -223,6 +226,7 @@ conntrack:
   tcpEstablishedTimeout: 0s
   tcpCloseWaitTimeout: 0s
 YAML
+if cmp -s "$proxy_config" "$NODE_RUN/kube-proxy.yaml"; then rm -f "$proxy_config"; else mv "$proxy_config" "$NODE_RUN/kube-proxy.yaml"; fi
 proxy_ok() { curl -sf --max-time 5 http://127.0.0.1:10256/healthz; }
 if running kube-proxy; then
   wait_for "kube-proxy /healthz" 60 kube-proxy proxy_ok

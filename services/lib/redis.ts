@@ -67,17 +67,37 @@ export function createRedis(options: RedisOptions, logger: Logger, name: string)
   return redis;
 }
 
-/** Connects, retrying until Redis answers, so start-up order does not matter. */
+/** How often start-up logs that it still waits for Redis. */
+const CONNECT_REPORT_MS = 5_000;
+
+/** True once the client is ready, false after `ms` without. */
+function readyWithin(redis: RedisClient, ms: number): Promise<boolean> {
+  if (redis.status === "ready") return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    const timer = setTimeout(() => {
+      redis.off("ready", onReady);
+      resolve(false);
+    }, ms);
+    redis.once("ready", onReady);
+  });
+}
+
+/**
+ * Connects, waiting until Redis answers, so start-up order does not matter.
+ * Progress is followed through the client's "ready", not connect()'s promise:
+ * a cluster client whose first attempt fails (a cluster not created yet, its
+ * nodes without slots) reconnects by itself and gets ready once the cluster
+ * exists, but never settles that promise.
+ */
 export async function connectRedis(redis: RedisClient, logger: Logger): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      if (redis.status === "wait" || redis.status === "end") await redis.connect();
-      if (redis.status !== "ready") await new Promise<void>((resolve) => redis.once("ready", () => resolve()));
-      return;
-    } catch (err) {
-      logger.warn({ err: (err as Error).message, attempt }, "waiting for redis");
-      await new Promise((r) => setTimeout(r, backoffMs(attempt, BACKOFF.redisReconnect)));
-    }
+  for (let waited = 0; ; waited += CONNECT_REPORT_MS) {
+    if (redis.status === "wait" || redis.status === "end") redis.connect().catch(() => undefined);
+    if (await readyWithin(redis, CONNECT_REPORT_MS)) return;
+    logger.warn({ status: redis.status, waitedMs: waited + CONNECT_REPORT_MS }, "waiting for redis");
   }
 }
 

@@ -83,6 +83,25 @@ app.kubernetes.io/component: {{ .name }}
 {{- end -}}
 {{- end -}}
 
+{{/*
+An installed release keeps its Redis mode: the two StatefulSets share a name
+and differ in fields Kubernetes never changes in place, and the data has to
+be moved (tools/redis-to-cluster.ts) before the services point elsewhere.
+Refused before anything is changed, not halfway through an upgrade. The
+cluster's StatefulSet manages its pods in parallel, the standalone one not.
+*/}}
+{{- define "hgp.redisModeGuard" -}}
+{{- if .Values.redis.enabled }}
+{{- $sts := lookup "apps/v1" "StatefulSet" .Release.Namespace (printf "%s-redis" (include "hgp.fullname" .)) }}
+{{- if $sts }}
+{{- $installed := ternary "cluster" "standalone" (eq ($sts.spec.podManagementPolicy | default "") "Parallel") }}
+{{- if ne $installed .Values.redis.mode }}
+{{- fail (printf "redis.mode is %s but this release runs Redis in %s mode: a release keeps its mode. Install a new release with redis.mode=%s and move the data into it (README, \"Redis Cluster\")" .Values.redis.mode $installed .Values.redis.mode) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end -}}
+
 {{- define "hgp.redisClusterSize" -}}
 {{- mul .Values.redis.cluster.primaries (add1 .Values.redis.cluster.replicasPerPrimary) -}}
 {{- end -}}

@@ -1,0 +1,52 @@
+/**
+ * Start-up against a Redis Cluster that does not exist yet: its nodes run
+ * but hold no slots (as the chart's pods before the bootstrap Job has
+ * created the cluster). The services' connect waits, and is ready once the
+ * slots are assigned, instead of hanging on a connect that never settles.
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import { Redis } from "ioredis";
+import { connectRedis, createRedis } from "../../services/lib/redis.js";
+import { createLogger } from "../../services/lib/logger.js";
+import { eventually, freePort, sleep } from "../support/stack.js";
+
+let port: number;
+let dir: string;
+let admin: Redis;
+before(async () => {
+  port = await freePort();
+  dir = mkdtempSync(join(tmpdir(), "hgp-lone-node-"));
+  // One cluster-enabled node, never joined to another: no slots until assigned below.
+  spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-announce-ip", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], {
+    stdio: "ignore",
+  });
+  admin = new Redis(port, "127.0.0.1");
+  admin.on("error", () => undefined);
+  await eventually("the lone node to answer", async () => ((await admin.ping()) === "PONG" ? true : undefined), 10_000, 100);
+});
+after(async () => {
+  await admin.shutdown("NOSAVE").catch(() => undefined);
+  admin.disconnect();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test("connecting to a cluster whose slots are assigned later: ready once they are, nothing hangs", { timeout: 60_000 }, async () => {
+  const redis = createRedis({ mode: "cluster", url: "", clusterNodes: [`127.0.0.1:${port}`], commandTimeoutMs: 1_000 }, createLogger("redis-connect-test"), "test");
+  try {
+    let connected = false;
+    const connecting = connectRedis(redis, createLogger("redis-connect-test")).then(() => (connected = true));
+    await sleep(1_500);
+    assert.equal(connected, false, "no cluster yet: still waiting");
+    await admin.cluster("ADDSLOTSRANGE", 0, 16383);
+    await Promise.race([connecting, sleep(30_000).then(() => assert.fail("not ready 30 s after the slots were assigned"))]);
+    await redis.set("lone:{a}", "1");
+    assert.equal(await redis.get("lone:{a}"), "1");
+  } finally {
+    redis.disconnect();
+  }
+});
