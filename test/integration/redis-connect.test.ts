@@ -5,7 +5,7 @@
  * slots are assigned, instead of hanging on a connect that never settles.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -17,12 +17,13 @@ import { eventually, freePort, sleep } from "../support/stack.js";
 
 let port: number;
 let dir: string;
+let node: ChildProcess;
 let admin: Redis;
 before(async () => {
   port = await freePort();
   dir = mkdtempSync(join(tmpdir(), "hgp-lone-node-"));
   // One cluster-enabled node, never joined to another: no slots until assigned below.
-  spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-announce-ip", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], {
+  node = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-announce-ip", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no"], {
     stdio: "ignore",
   });
   admin = new Redis(port, "127.0.0.1");
@@ -30,16 +31,18 @@ before(async () => {
   await eventually("the lone node to answer", async () => ((await admin.ping()) === "PONG" ? true : undefined), 10_000, 100);
 });
 after(async () => {
-  await admin.shutdown("NOSAVE").catch(() => undefined);
   admin.disconnect();
+  node.kill();
+  await new Promise((resolve) => (node.exitCode === null ? node.once("exit", resolve) : resolve(undefined)));
   rmSync(dir, { recursive: true, force: true });
 });
 
 test("connecting to a cluster whose slots are assigned later: ready once they are, nothing hangs", { timeout: 60_000 }, async () => {
-  const redis = createRedis({ mode: "cluster", url: "", clusterNodes: [`127.0.0.1:${port}`], commandTimeoutMs: 1_000 }, createLogger("redis-connect-test"), "test");
+  const logger = createLogger("redis-connect-test");
+  const redis = createRedis({ mode: "cluster", url: "", clusterNodes: [`127.0.0.1:${port}`], commandTimeoutMs: 1_000 }, logger, "test");
   try {
     let connected = false;
-    const connecting = connectRedis(redis, createLogger("redis-connect-test")).then(() => (connected = true));
+    const connecting = connectRedis(redis, logger).then(() => (connected = true));
     await sleep(1_500);
     assert.equal(connected, false, "no cluster yet: still waiting");
     await admin.cluster("ADDSLOTSRANGE", 0, 16383);

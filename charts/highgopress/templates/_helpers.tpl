@@ -92,7 +92,7 @@ cluster's StatefulSet manages its pods in parallel, the standalone one not.
 */}}
 {{- define "hgp.redisModeGuard" -}}
 {{- if .Values.redis.enabled }}
-{{- $sts := lookup "apps/v1" "StatefulSet" .Release.Namespace (printf "%s-redis" (include "hgp.fullname" .)) }}
+{{- $sts := lookup "apps/v1" "StatefulSet" .Release.Namespace (include "hgp.componentName" (dict "root" . "name" "redis")) }}
 {{- if $sts }}
 {{- $installed := ternary "cluster" "standalone" (eq ($sts.spec.podManagementPolicy | default "") "Parallel") }}
 {{- if ne $installed .Values.redis.mode }}
