@@ -221,7 +221,7 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
 
   describe("faults under load, every acknowledged increment accounted for", () => {
     /** Paced increments over `ms` while `fault` runs; returns the ledger check and the outcomes. */
-    async function underLoad(name: string, fault: () => Promise<void>, ms = 25_000) {
+    async function underLoad(name: string, fault: () => Promise<void>, ms = 18_000) {
       const ledger = new IncrementLedger(`${name.replaceAll(" ", "-")}-${hex(3)}-`, "like");
       const { done, outcomes } = runLedgerLoad(ledger, { origin: gateway, connections: 16, durationMs: ms, ratePerSecond: 300, timeoutMs: 10_000 });
       await sleep(3_000);

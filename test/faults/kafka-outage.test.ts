@@ -8,13 +8,13 @@ import { inEachRedisMode, scenarioName } from "./support/redis-modes.js";
 import { report } from "./support/report.js";
 
 /**
- * Kafka stopped for 30 s under a steady write load: every write still
+ * Kafka stopped for 20 s under a steady write load: every write still
  * succeeds (Redis and the outbox do not need Kafka), the outbox grows, and
  * once Kafka is back it drains into analytics with nothing lost and nothing
  * counted twice. On a cluster every shard's outbox grows and drains; its
  * outage is shorter (10 s), to keep the suite lean.
  */
-const OUTAGE_MS = { standalone: Number(process.env.FAULT_KAFKA_OUTAGE_MS ?? 30_000), cluster: 10_000 };
+const OUTAGE_MS = { standalone: Number(process.env.FAULT_KAFKA_OUTAGE_MS ?? 20_000), cluster: 10_000 };
 
 /** Increments the outbox entries of every shard hold (batch entries: field 'c'). */
 async function outboxIncrements(stack: Stack): Promise<number> {
