@@ -23,6 +23,9 @@ import { countKey, rankKey, sumKey } from "./buckets.js";
 // ZINCRBY (the ranking) and two HINCRBY (increment count, exact sum) per
 // resource and bucket of the chunk, however many events name it, and each
 // touched bucket's TTL is set once.
+// Numbers go to redis.call as they are: Redis writes them with %.17g, which
+// spells every integer below 2^53 in plain digits (what HINCRBY needs), at a
+// fraction of what string.format costs in Lua.
 // The exact sums stay exact: a delta a double cannot add exactly goes to
 // HINCRBY on its own. A sum can only overflow int64 if a counter swept most
 // of the range within the hour; it is then left as it was (pcall) rather
@@ -67,10 +70,11 @@ for i = 1, events do
 end
 for b, s in pairs(score) do
   local rank, counts, sums = KEYS[events + 3 * b - 2], KEYS[events + 3 * b - 1], KEYS[events + 3 * b]
+  local cb, sb = count[b], sum[b]
   for r, v in pairs(s) do
-    redis.call('ZINCRBY', rank, string.format('%.17g', v), r)
-    redis.call('HINCRBY', counts, r, string.format('%d', count[b][r]))
-    redis.pcall('HINCRBY', sums, r, string.format('%d', sum[b][r]))
+    redis.call('ZINCRBY', rank, v, r)
+    redis.call('HINCRBY', counts, r, cb[r])
+    redis.pcall('HINCRBY', sums, r, sb[r])
   end
   redis.call('EXPIRE', rank, ARGV[2])
   redis.call('EXPIRE', counts, ARGV[2])

@@ -165,8 +165,9 @@ for g = 1, n do
       local k = #batch
       batch[k + 1] = ARGV[base + 2]
       batch[k + 2] = ARGV[base + 3]
-      batch[k + 3] = string.format('%d', delta)
-      batch[k + 4] = string.format('%d', folded)
+      -- Nothing folded in: the caller's own decimal strings, without string.format.
+      batch[k + 3] = extraCount[g] and string.format('%d', delta) or ARGV[base]
+      batch[k + 4] = extraCount[g] and string.format('%d', folded) or ARGV[base + 1]
       batch[k + 5] = dec(value)
     else
       outbox({ 'r', ARGV[base + 2], 't', ARGV[base + 3], 'd', string.format('%d', delta),
