@@ -23,9 +23,9 @@ import { countKey, rankKey, sumKey } from "./buckets.js";
 // ZINCRBY (the ranking) and two HINCRBY (increment count, exact sum) per
 // resource and bucket of the chunk, however many events name it, and each
 // touched bucket's TTL is set once.
-// Numbers go to redis.call as they are: Redis writes them with %.17g, which
-// spells every integer below 2^53 in plain digits (what HINCRBY needs), at a
-// fraction of what string.format costs in Lua.
+// Numbers go to redis.call as they are: Redis spells an integral one in
+// plain digits (%.17g before 7.2, its integer printer since), which is what
+// HINCRBY needs, at a fraction of what string.format costs in Lua.
 // The exact sums stay exact: a delta a double cannot add exactly goes to
 // HINCRBY on its own. A sum can only overflow int64 if a counter swept most
 // of the range within the hour; it is then left as it was (pcall) rather
