@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { outboxDrained } from "../support/analytics.js";
 import { eventually, http, sleep } from "../support/stack.js";
-import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, runLoad, scrape } from "./support/load.js";
+import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, runLedgerLoad, scrape } from "./support/load.js";
 import { inEachRedisMode, scenarioName } from "./support/redis-modes.js";
 import { report } from "./support/report.js";
 
@@ -23,7 +23,7 @@ inEachRedisMode({ env: { ANALYTICS_APPLY_CHUNK: "1", ANALYTICS_SESSION_TIMEOUT_M
     const ledger = new IncrementLedger(`acrash-${stack.runId}-`, stack.counterType("acrash"));
     // A backlog in Kafka while analytics is away: two connections make small counter batches, so thousands of events.
     await stack.kill("analytics", "SIGTERM");
-    const load = await runLoad({ origin: stack.gatewayUrl, connections: 2, maxRequests: INCREMENTS, durationMs: 60_000, next: ledger.request, onResult: ledger.record });
+    const load = await runLedgerLoad(ledger, { origin: stack.gatewayUrl, connections: 2, maxRequests: INCREMENTS, durationMs: 60_000 }).done;
     assert.equal(load.byStatus["200"], INCREMENTS, JSON.stringify(load.byStatus));
     // Readiness never follows a dependency: with analytics down the gateway stays ready and reports it.
     await eventually("the gateway to report analytics down", async () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { outboxDrained } from "../support/analytics.js";
 import { sleep } from "../support/stack.js";
-import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, ledgerFigures, runLoad, summarize } from "./support/load.js";
+import { checkLedger, dropLedgerKeys, expectAnalyticsEqualsRedis, IncrementLedger, ledgerFigures, runLedgerLoad, summarize } from "./support/load.js";
 import { inEachRedisMode, scenarioName } from "./support/redis-modes.js";
 import { report } from "./support/report.js";
 
@@ -17,15 +17,7 @@ inEachRedisMode({}, (stackOf, redisMode) => {
   test("kill -9 of the counter during writes loses and duplicates nothing", { timeout: 150_000 }, async () => {
     const stack = stackOf();
     const ledger = new IncrementLedger(`crash-${stack.runId}-`, stack.counterType("crash"));
-    const load = runLoad({
-      origin: stack.gatewayUrl,
-      connections: 32,
-      ratePerSecond: 800,
-      durationMs: 14_000,
-      timeoutMs: 5_000,
-      next: ledger.request,
-      onResult: ledger.record,
-    });
+    const { done: load } = runLedgerLoad(ledger, { origin: stack.gatewayUrl, connections: 32, ratePerSecond: 800, durationMs: 14_000, timeoutMs: 5_000 });
     await sleep(4_000);
     const killedAt = Date.now();
     await stack.kill("counter", "SIGKILL");

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { outboxPending } from "../support/analytics.js";
 import { sleep } from "../support/stack.js";
-import { checkLedger, dropLedgerKeys, IncrementLedger, runLedgerLoad, runLoad, summarize, type Outcome } from "./support/load.js";
+import { checkLedger, dropLedgerKeys, IncrementLedger, runLedgerLoad, summarize, type Outcome } from "./support/load.js";
 import { inEachRedisMode, scenarioName } from "./support/redis-modes.js";
 import { report } from "./support/report.js";
 
@@ -67,15 +67,7 @@ inEachRedisMode({}, (stackOf, redisMode) => {
   test("SIGTERM to the counter under load: everything it applied was acknowledged", { timeout: 90_000 }, async () => {
     const stack = stackOf();
     const ledger = new IncrementLedger(`term-ct-${stack.runId}-`, stack.counterType("termct"));
-    const load = runLoad({
-      origin: stack.gatewayUrl,
-      connections: 64,
-      ratePerSecond: 1_000,
-      durationMs: 8_000,
-      timeoutMs: 10_000,
-      next: ledger.request,
-      onResult: ledger.record,
-    });
+    const { done: load } = runLedgerLoad(ledger, { origin: stack.gatewayUrl, connections: 64, ratePerSecond: 1_000, durationMs: 8_000, timeoutMs: 10_000 });
     await sleep(3_000);
     const signalAt = Date.now();
     const exitCode = await stack.kill("counter", "SIGTERM");
