@@ -1,4 +1,4 @@
-import { EnvReader, readLogLevel, type EnvSource } from "../lib/config.js";
+import { EnvReader, readLogLevel, readMaxConnectionAgeMs, type EnvSource } from "../lib/config.js";
 import { readTelemetrySettings } from "../lib/telemetry.js";
 
 export function loadGatewayConfig(source: EnvSource = process.env) {
@@ -11,6 +11,8 @@ export function loadGatewayConfig(source: EnvSource = process.env) {
     port: env.port("GATEWAY_PORT", 8080),
     counterAddr: env.string("COUNTER_ADDR", "dns:///127.0.0.1:9001"),
     analyticsAddr: env.string("ANALYTICS_ADDR", "dns:///127.0.0.1:9002"),
+    // The counter's and analytics' setting: the gateway's keepalive pings wait until a connection would be over.
+    downstreamMaxConnectionAgeMs: readMaxConnectionAgeMs(env),
     writeDeadlineMs: env.int("WRITE_DEADLINE_MS", 2_000, { min: 10, max: 60_000 }),
     readDeadlineMs: env.int("READ_DEADLINE_MS", 1_000, { min: 10, max: 60_000 }),
     coalesceMaxBatch: env.int("COALESCE_MAX_BATCH", 1_000, { min: 1, max: 10_000 }),

@@ -27,6 +27,8 @@ import { createBreaker, createBulkhead, isRetryable, type Breaker } from "./resi
 export interface DownstreamOptions {
   counterAddr: string;
   analyticsAddr: string;
+  /** GRPC_MAX_CONNECTION_AGE_MS of counter and analytics (channelOptions). */
+  maxConnectionAgeMs: number;
   writeDeadlineMs: number;
   readDeadlineMs: number;
   maxBatch: number;
@@ -137,8 +139,8 @@ const HealthClient = grpc.makeClientConstructor(healthService, "grpc.health.v1.H
  * a downstream round trip.
  */
 export function createDownstream(options: DownstreamOptions): Downstream {
-  const counter = new CounterServiceClient(grpcTarget(options.counterAddr), grpc.credentials.createInsecure(), channelOptions());
-  const analytics = new AnalyticsServiceClient(grpcTarget(options.analyticsAddr), grpc.credentials.createInsecure(), channelOptions());
+  const counter = new CounterServiceClient(grpcTarget(options.counterAddr), grpc.credentials.createInsecure(), channelOptions(options.maxConnectionAgeMs));
+  const analytics = new AnalyticsServiceClient(grpcTarget(options.analyticsAddr), grpc.credentials.createInsecure(), channelOptions(options.maxConnectionAgeMs));
   const telemetry = options.registry ? grpcClientTelemetry(options.registry) : undefined;
   const rpc = {
     batchIncrement: telemetry?.method("highgopress.counter.v1.CounterService", "BatchIncrementCounters"),
@@ -222,8 +224,8 @@ export function createDownstream(options: DownstreamOptions): Downstream {
 
   const healthy = { counter: false, analytics: false };
   const probes = [
-    { name: "counter" as const, client: new HealthClient(grpcTarget(options.counterAddr), grpc.credentials.createInsecure(), channelOptions()) },
-    { name: "analytics" as const, client: new HealthClient(grpcTarget(options.analyticsAddr), grpc.credentials.createInsecure(), channelOptions()) },
+    { name: "counter" as const, client: new HealthClient(grpcTarget(options.counterAddr), grpc.credentials.createInsecure(), channelOptions(options.maxConnectionAgeMs)) },
+    { name: "analytics" as const, client: new HealthClient(grpcTarget(options.analyticsAddr), grpc.credentials.createInsecure(), channelOptions(options.maxConnectionAgeMs)) },
   ];
   const probe = () => {
     for (const { name, client } of probes) {

@@ -48,6 +48,7 @@ const rejectedBy = { shed: rejected.labels("shed"), unauthorized: rejected.label
 const downstream = createDownstream({
   counterAddr: config.counterAddr,
   analyticsAddr: config.analyticsAddr,
+  maxConnectionAgeMs: config.downstreamMaxConnectionAgeMs,
   writeDeadlineMs: config.writeDeadlineMs,
   readDeadlineMs: config.readDeadlineMs,
   maxBatch: config.coalesceMaxBatch,

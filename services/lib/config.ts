@@ -150,6 +150,12 @@ export function loadOrExit<T>(service: string, load: () => T): T {
   }
 }
 
+/**
+ * How old a connection to a gRPC back end may grow: the servers end it then,
+ * and the gateway's keepalive pings wait until it would be over (grpc-client.ts).
+ */
+export const readMaxConnectionAgeMs = (env: EnvReader) => env.int("GRPC_MAX_CONNECTION_AGE_MS", 30_000, { min: 1_000, max: 86_400_000 });
+
 /** Settings every gRPC back end (counter, analytics) reads the same way. */
 export function readBackendSettings(env: EnvReader) {
   const redisMode = env.oneOf("REDIS_MODE", "standalone", REDIS_MODES);
@@ -175,7 +181,7 @@ export function readBackendSettings(env: EnvReader) {
     kafkaBrokers: env.hostPorts("KAFKA_BROKERS", ["127.0.0.1:9092"]),
     kafkaTopic: env.string("KAFKA_TOPIC", "counter-events"),
     kafkaPartitions: env.int("KAFKA_PARTITIONS", 3, { min: 1, max: 1000 }),
-    maxConnectionAgeMs: env.int("GRPC_MAX_CONNECTION_AGE_MS", 30_000, { min: 1_000, max: 86_400_000 }),
+    maxConnectionAgeMs: readMaxConnectionAgeMs(env),
     shutdownGraceMs: env.int("SHUTDOWN_GRACE_MS", 10_000, { min: 0, max: 300_000 }),
   };
 }

@@ -8,6 +8,19 @@ import { instrumentGrpcServer, type GrpcServerTelemetry } from "./grpc-telemetry
 
 const protoRoot = fileURLToPath(new URL("../../../proto", import.meta.url));
 
+/**
+ * After its max age a connection gets a GOAWAY; its calls then have this long
+ * to finish before the server closes it.
+ */
+export const MAX_CONNECTION_AGE_GRACE_MS = 10_000;
+
+/**
+ * The longest a connection to one of these servers lives while both ends are
+ * alive: grpc-js ends it at its max age plus up to 10 % jitter, then waits at
+ * most the grace period for its calls.
+ */
+export const longestConnectionLifeMs = (maxConnectionAgeMs: number) => Math.ceil(maxConnectionAgeMs * 1.1) + MAX_CONNECTION_AGE_GRACE_MS;
+
 export interface GrpcServerOptions {
   host: string;
   port: number;
@@ -41,11 +54,14 @@ export async function startGrpcServer(
   options: GrpcServerOptions,
   register: (server: grpc.Server, telemetry: GrpcServerTelemetry | undefined) => string[],
 ): Promise<GrpcServer> {
+  // No keepalive pings from the server: the max age already ends every
+  // connection, dead client or not, within longestConnectionLifeMs. And grpc-js
+  // fails every call still in flight on a connection when a keepalive ping
+  // falls in the drain after its GOAWAY, on either end (the clients' pings
+  // wait longer than a connection lives: grpc-client.ts).
   const server = new grpc.Server({
     "grpc.max_connection_age_ms": options.maxConnectionAgeMs,
-    "grpc.max_connection_age_grace_ms": 10_000,
-    "grpc.keepalive_time_ms": 30_000,
-    "grpc.keepalive_permit_without_calls": 1,
+    "grpc.max_connection_age_grace_ms": MAX_CONNECTION_AGE_GRACE_MS,
   });
   const instrumented = options.registry ? instrumentGrpcServer(server, options.registry) : undefined;
   const serviceNames = register(server, instrumented?.telemetry);

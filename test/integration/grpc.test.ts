@@ -9,6 +9,7 @@ import { createCounterService } from "../../services/counter/grpc-service.js";
 import { createCounterStore } from "../../services/counter/store.js";
 import { createBatchCalls } from "../../services/gateway/batch-calls.js";
 import { createDownstream } from "../../services/gateway/downstream.js";
+import { startGrpcServer } from "../../services/lib/grpc-server.js";
 import { createLogger } from "../../services/lib/logger.js";
 import { STANDALONE } from "../../services/lib/redis-shards.js";
 import {
@@ -215,6 +216,7 @@ describe("gateway batch calls on BatchCalls streams", () => {
     const downstream = createDownstream({
       counterAddr: address,
       analyticsAddr: "127.0.0.1:1",
+      maxConnectionAgeMs: 30_000,
       writeDeadlineMs: 2_000,
       readDeadlineMs: 1_000,
       maxBatch: 100,
@@ -230,6 +232,60 @@ describe("gateway batch calls on BatchCalls streams", () => {
     } finally {
       downstream.close();
       server.forceShutdown();
+      await stack.redis.del(outboxStream);
+    }
+  });
+});
+
+describe("connections ended by the counter's max connection age", () => {
+  test("the gateway's calls in flight while a connection drains after its GOAWAY all get their answers", { timeout: 30_000 }, async () => {
+    const outboxStream = `outbox:test-${stack.runId}-aging`;
+    const store = createCounterStore({ redis: stack.redis, layout: STANDALONE, outboxStream, eventFormat: "batch", idempotencyTtlSeconds: 60 });
+    const service = createCounterService({ store, maxBatch: 1_000, logger: createLogger("counter", "error") });
+    // Each BatchCalls stream names its connection by the client's address and port.
+    const connections = new Set<string>();
+    const maxConnectionAgeMs = 1_000;
+    const counter = await startGrpcServer({ host: "127.0.0.1", port: 0, protoFiles: ["highgopress/counter/v1/counter.proto"], maxConnectionAgeMs }, (server) => {
+      server.addService(CounterServiceService, {
+        ...service,
+        batchCalls: (call: Parameters<CounterServiceServer["batchCalls"]>[0]) => {
+          connections.add(call.getPeer());
+          service.batchCalls(call);
+        },
+      });
+      return [];
+    });
+    const downstream = createDownstream({
+      counterAddr: `127.0.0.1:${counter.port}`,
+      analyticsAddr: "127.0.0.1:1",
+      maxConnectionAgeMs,
+      writeDeadlineMs: 5_000,
+      readDeadlineMs: 1_000,
+      maxBatch: 100,
+      maxInFlight: 4,
+      maxQueued: 10_000,
+    });
+    const resourceId = `aging-${stack.runId}`;
+    const failures: string[] = [];
+    let answered = 0;
+    try {
+      const until = Date.now() + 4_500;
+      await Promise.all(
+        Array.from({ length: 16 }, async () => {
+          while (Date.now() < until) {
+            await downstream.increment({ resourceId, counterType: "like", delta: 1 }).then(
+              () => void answered++,
+              (err: grpc.ServiceError) => void failures.push(`${err.code} ${err.details}`),
+            );
+          }
+        }),
+      );
+      assert.deepEqual(failures.slice(0, 5), [], `${failures.length} of ${answered + failures.length} calls failed`);
+      assert.ok(connections.size >= 3, `the connection was replaced as it aged: ${connections.size} connections`);
+      assert.equal((await downstream.get({ resourceId, counterType: "like" })).currentValue, String(answered), "every answered increment was applied once");
+    } finally {
+      downstream.close();
+      await counter.shutdown(1_000);
       await stack.redis.del(outboxStream);
     }
   });
