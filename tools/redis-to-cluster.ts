@@ -42,14 +42,9 @@ const target = new Cluster(
 );
 const say = (line: string) => console.log(`==> redis-to-cluster: ${line}`);
 
-/** Every key matching `pattern`, a page at a time. */
+/** Every key matching `pattern`, a page at a time (ioredis's SCAN stream, without its empty pages). */
 async function* scan(pattern: string): AsyncGenerator<string[]> {
-  let cursor = "0";
-  do {
-    const [next, keys] = await source.scan(cursor, "MATCH", pattern, "COUNT", 1000);
-    cursor = next;
-    if (keys.length > 0) yield keys;
-  } while (cursor !== "0");
+  for await (const keys of source.scanStream({ match: pattern, count: 1000 }) as AsyncIterable<string[]>) if (keys.length > 0) yield keys;
 }
 
 async function counters(): Promise<{ copied: number; same: number; conflicts: string[] }> {
