@@ -2,7 +2,7 @@
  * Result records and their markdown tables, pure.
  */
 import type { RedisMode } from "../services/lib/redis-shards.js";
-import type { KeyComparison } from "./consistency.js";
+import type { Bounds, KeyComparison } from "./consistency.js";
 import { splitMean, type HopBreakdown } from "./hops.js";
 import type { UsageReport } from "./procstat.js";
 import type { LoadResult } from "./wrk.js";
@@ -17,12 +17,18 @@ export interface RunRecord {
 }
 
 export interface ConsistencyRecord {
-  /** Redis equals what was acknowledged, and analytics equals Redis, key by key. */
+  /**
+   * Redis equals what was acknowledged key by key (when requests failed:
+   * within `bounds`), and analytics equals Redis key by key.
+   */
   ok: boolean;
-  /** Requests sent vs acknowledged (2xx). */
+  /** Increments sent vs acknowledged (2xx). */
   sent: number;
   acknowledged: number;
+  /** Redis against what was sent, key by key. */
   redis: KeyComparison;
+  /** Present when requests failed: Redis is then checked against bounds instead (checkBounds). */
+  bounds?: Bounds;
   analytics?: { values: KeyComparison; counts: KeyComparison; apiTop: { checked: number; ok: boolean } };
   /** Seconds from the level's last answer until analytics held every event; null if it never did. */
   drainSeconds: number | null;
@@ -78,9 +84,13 @@ const pct = (x: number | undefined) => (x === undefined ? "–" : `${Math.round(
 
 export function consistencyCell(c: ConsistencyRecord | undefined): string {
   if (!c) return "–";
-  if (c.ok) return `✔ ${int(c.acknowledged)}/${int(c.sent)}`;
+  const failed = c.bounds && `, ${int(c.bounds.storedSum - c.acknowledged)} of the ${int(c.sent - c.acknowledged)} failed applied`;
+  if (c.ok) return `✔ ${int(c.acknowledged)}/${int(c.sent)}${failed ?? ""}`;
   const parts: string[] = [];
-  if (c.redis.mismatched > 0) parts.push(`redis ${c.redis.mismatched} keys off`);
+  if (c.bounds) {
+    if (c.bounds.keysOver > 0) parts.push(`redis ${c.bounds.keysOver} keys above what was sent`);
+    if (c.bounds.lostAcknowledged) parts.push(`redis ${int(c.acknowledged - c.bounds.storedSum)} below acknowledged`);
+  } else if (c.redis.mismatched > 0) parts.push(`redis ${c.redis.mismatched} keys off`);
   if (c.analytics && c.analytics.values.mismatched > 0) parts.push(`analytics ${c.analytics.values.mismatched} keys off`);
   if (c.analytics && c.analytics.counts.mismatched > 0) parts.push(`counts ${c.analytics.counts.mismatched} keys off`);
   if (c.analytics && !c.analytics.apiTop.ok) parts.push("top API differs");

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { bucketHours, compareCounts, deltas, sumOf } from "../../bench/consistency.js";
+import { bucketHours, checkBounds, compareCounts, deltas, sumOf } from "../../bench/consistency.js";
 import { CEILING_BODIES } from "../../bench/ceiling.js";
 import { hopBreakdown, parseExposition } from "../../bench/hops.js";
 import { parseMachineTicks, parseRssKb, parseStatTicks } from "../../bench/procstat.js";
@@ -157,6 +157,16 @@ describe("consistency", () => {
     assert.equal(compareCounts(new Map([["a", 1]]), new Map([["a", 1]])).mismatched, 0);
   });
 
+  it("with failed requests, holds each key to what was sent and the total to what was acknowledged", () => {
+    const sent = new Map([["a", 5], ["b", 3]]);
+    const within = checkBounds(sent, new Map([["a", 4], ["b", 3]]), 6);
+    assert.deepEqual(within, { keysOver: 0, examples: [], storedSum: 7, lostAcknowledged: false });
+    const over = checkBounds(sent, new Map([["a", 6], ["c", 1]]), 6);
+    assert.equal(over.keysOver, 2);
+    assert.deepEqual(over.examples.map((e) => e.id).sort(), ["a", "c"]);
+    assert.equal(checkBounds(sent, new Map([["a", 2], ["b", 3]]), 6).lostAcknowledged, true);
+  });
+
   it("scales acknowledged counts by the delta", () => {
     assert.deepEqual(deltas(new Map([["a", 3]]), 5), new Map([["a", 15]]));
   });
@@ -203,6 +213,11 @@ describe("report", () => {
     const bad = record(0.8, 1);
     bad.consistency = { ...bad.consistency!, ok: false, drainSeconds: null, redis: compareCounts(new Map([["hot", 10]]), new Map([["hot", 9]])) };
     assert.equal(consistencyCell(bad.consistency), "✘ redis 1 keys off, not drained");
+    const failed = record(0.8, 1);
+    failed.consistency = { ...failed.consistency!, sent: 10_000, acknowledged: 9_000, bounds: checkBounds(new Map([["hot", 10_000]]), new Map([["hot", 9_300]]), 9_000) };
+    assert.equal(consistencyCell(failed.consistency), "✔ 9,000/10,000, 300 of the 1,000 failed applied");
+    failed.consistency = { ...failed.consistency, ok: false, bounds: checkBounds(new Map([["hot", 10_000]]), new Map([["hot", 8_900]]), 9_000) };
+    assert.equal(consistencyCell(failed.consistency), "✘ redis 100 below acknowledged");
   });
 
   it("compares two runs level by level, CPU per request of each process before → after", () => {
