@@ -84,8 +84,10 @@ const pct = (x: number | undefined) => (x === undefined ? "–" : `${Math.round(
 
 export function consistencyCell(c: ConsistencyRecord | undefined): string {
   if (!c) return "–";
-  const failed = c.bounds && `, ${int(c.bounds.storedSum - c.acknowledged)} of the ${int(c.sent - c.acknowledged)} failed applied`;
-  if (c.ok) return `✔ ${int(c.acknowledged)}/${int(c.sent)}${failed ?? ""}`;
+  if (c.ok) {
+    const failed = c.bounds ? `, ${int(c.bounds.storedSum - c.acknowledged)} of the ${int(c.sent - c.acknowledged)} failed applied` : "";
+    return `✔ ${int(c.acknowledged)}/${int(c.sent)}${failed}`;
+  }
   const parts: string[] = [];
   if (c.bounds) {
     if (c.bounds.keysOver > 0) parts.push(`redis ${c.bounds.keysOver} keys above what was sent`);

@@ -139,8 +139,9 @@ const HealthClient = grpc.makeClientConstructor(healthService, "grpc.health.v1.H
  * a downstream round trip.
  */
 export function createDownstream(options: DownstreamOptions): Downstream {
-  const counter = new CounterServiceClient(grpcTarget(options.counterAddr), grpc.credentials.createInsecure(), channelOptions(options.maxConnectionAgeMs));
-  const analytics = new AnalyticsServiceClient(grpcTarget(options.analyticsAddr), grpc.credentials.createInsecure(), channelOptions(options.maxConnectionAgeMs));
+  const channel = channelOptions(options.maxConnectionAgeMs);
+  const counter = new CounterServiceClient(grpcTarget(options.counterAddr), grpc.credentials.createInsecure(), channel);
+  const analytics = new AnalyticsServiceClient(grpcTarget(options.analyticsAddr), grpc.credentials.createInsecure(), channel);
   const telemetry = options.registry ? grpcClientTelemetry(options.registry) : undefined;
   const rpc = {
     batchIncrement: telemetry?.method("highgopress.counter.v1.CounterService", "BatchIncrementCounters"),
@@ -224,8 +225,8 @@ export function createDownstream(options: DownstreamOptions): Downstream {
 
   const healthy = { counter: false, analytics: false };
   const probes = [
-    { name: "counter" as const, client: new HealthClient(grpcTarget(options.counterAddr), grpc.credentials.createInsecure(), channelOptions(options.maxConnectionAgeMs)) },
-    { name: "analytics" as const, client: new HealthClient(grpcTarget(options.analyticsAddr), grpc.credentials.createInsecure(), channelOptions(options.maxConnectionAgeMs)) },
+    { name: "counter" as const, client: new HealthClient(grpcTarget(options.counterAddr), grpc.credentials.createInsecure(), channel) },
+    { name: "analytics" as const, client: new HealthClient(grpcTarget(options.analyticsAddr), grpc.credentials.createInsecure(), channel) },
   ];
   const probe = () => {
     for (const { name, client } of probes) {
