@@ -4,10 +4,11 @@ import type { IncrementOp } from "./batch.js";
 
 export function createCounterMetrics(
   registry: Registry,
-  label: (counterType: string) => string,
+  labels: { label: (counterType: string) => string; values: readonly string[] },
   backlog: () => Promise<{ length: number; oldestAgeSeconds: number }>,
 ) {
   const readBacklog = () => backlog().catch(() => undefined);
+  const { label } = labels;
   const increments = new Counter({
     name: "highgopress_counter_increments_total",
     help: "Increments applied, by counter type.",
@@ -42,6 +43,12 @@ export function createCounterMetrics(
     buckets: [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000],
     registers: [registry],
   });
+  // Every type's series exists from the start: an idle counter's rate() is 0,
+  // not "no data", so the autoscaler reads it (and its history starts) before the first write.
+  for (const type of labels.values) {
+    increments.inc({ counter_type: type }, 0);
+    deltaSum.inc({ counter_type: type }, 0);
+  }
   const notReplicated = new Counter({
     name: "highgopress_counter_unreplicated_batches_total",
     help: "Script calls applied on the primary that too few replicas confirmed within REDIS_WAIT_TIMEOUT_MS; their increments were answered 503 (in doubt).",

@@ -12,7 +12,7 @@ export function createRegistry(service: string): Registry {
  * counter_type comes from users, so as a label it is limited to the types an
  * operator lists; everything else is counted as "other".
  */
-export function counterTypeLabeler(known: readonly string[]): (counterType: string) => string {
+export function counterTypeLabeler(known: readonly string[]): { label: (counterType: string) => string; values: readonly string[] } {
   const set = new Set(known);
-  return (counterType) => (set.has(counterType) ? counterType : "other");
+  return { label: (counterType) => (set.has(counterType) ? counterType : "other"), values: [...set, "other"] };
 }

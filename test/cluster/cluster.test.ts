@@ -24,6 +24,8 @@ import { checkLedger, IncrementLedger, percentile, runLedgerLoad, runLoad, summa
 import { eventually, http, sleep } from "../support/stack.js";
 import {
   allReady,
+  autoscalerReading,
+  autoscalerWarnings,
   componentPods,
   counterCalls,
   counterReplicas,
@@ -203,6 +205,11 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
     const ended = Date.now();
     let idlePodSeconds = 0;
     let last = ended;
+    // The load leaves the autoscaler's 120 s history (k8s/values-node.yaml)
+    // at most about 155 s after it ended (Prometheus's 30 s rate window and a
+    // scrape later); the wait allows twice that. Distinct readings are kept,
+    // so a slow scale-down says what held it.
+    const readings: string[] = [];
     await eventually(
       `the counter back at ${min} replicas`,
       () => {
@@ -210,12 +217,17 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
         const now = Date.now();
         idlePodSeconds += (Math.max(0, replicas - min) * (now - last)) / 1000;
         last = now;
+        const reading = `${((now - ended) / 1000).toFixed(0)} s: ${autoscalerReading()}`;
+        if (readings.at(-1)?.replace(/^\d+ s: /, "") !== reading.replace(/^\d+ s: /, "")) readings.push(reading);
         return replicas === min ? true : undefined;
       },
       300_000,
       1_000,
-    );
+    ).catch((err) => {
+      throw new Error(`${(err as Error).message}\nautoscaler readings:\n${readings.slice(-15).join("\n")}\nautoscaler warnings:\n${autoscalerWarnings()}`);
+    });
     report("scale down", `back to ${min} replicas ${((Date.now() - ended) / 1000).toFixed(0)} s after the load ended; idle capacity after the load ${idlePodSeconds.toFixed(0)} pod·s`);
+    report("autoscaler readings after the load", readings.slice(-6).join(" | "));
     await allReady();
   });
 

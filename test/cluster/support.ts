@@ -95,6 +95,17 @@ export function counterReplicas(): number {
   return kubectlJson<{ spec: { replicas: number } }>(["-n", NAMESPACE, "get", "deployment", `${RELEASE}-counter`]).spec.replicas;
 }
 
+/** The CounterAutoscaler's last written reading: its Ready condition's message (QPS band, rule, replicas). */
+export function autoscalerReading(): string {
+  const list = kubectlJson<{ items: Array<{ status?: { conditions?: Array<{ type: string; message: string }> } }> }>(["-n", NAMESPACE, "get", "counterautoscalers"]);
+  return list.items[0]?.status?.conditions?.find((c) => c.type === "Ready")?.message ?? "no status yet";
+}
+
+/** The autoscaler's log lines that say why it did not act: failed metric reads, ticks, scaling. */
+export function autoscalerWarnings(): string {
+  return kubectl(["-n", NAMESPACE, "logs", "-l", "app.kubernetes.io/component=autoscaler", "--tail=200"]).stdout.split("\n").filter((l) => /"level":"(warn|error)"/.test(l)).slice(-10).join("\n");
+}
+
 /** gRPC calls a counter pod has handled (all methods, all codes), from its own /metrics. */
 export async function counterCalls(podIP: string): Promise<number> {
   const text = await (await fetch(`http://${podIP}:9101/metrics`)).text();
