@@ -3,8 +3,17 @@
 # 6-node Redis Cluster, Kafka, Prometheus, Jaeger on loopback; etcd + kube-apiserver on the node bridge),
 # built or installed from package registries with downloads cached in
 # ${HIGHGOPRESS_CACHE:-~/.cache/highgopress}, then runs node's test runner
-# over dist/test. The end-to-end suite (dist/test/cluster) adds the node
-# itself and stops it when it ends; everything is stopped on exit.
+# over dist/test, in three runs:
+#   1. the files that use the control plane without a node (those that call
+#      ensureControlPlane): their pods must never run, so they come first;
+#   2. the end-to-end suite (dist/test/cluster), which adds the node itself
+#      and stops it when it ends, in the background: it talks only to its own
+#      pods, and most of its time is spent waiting for them;
+#   3. meanwhile, everything else, one file at a time (the fault tests stop
+#      and start the shared loopback servers).
+# The end-to-end suite's output goes to .run/test/node.log and is
+# printed (then followed) when run 3 ends. HIGHGOPRESS_TEST_SERIAL=1 runs
+# it in the foreground after run 3 instead. Everything is stopped on exit.
 # Expects `npm run build` to have run (make test does it).
 #
 #   scripts/test.sh                 # everything
@@ -18,12 +27,20 @@ t0=$SECONDS
 export HIGHGOPRESS_RUN=${HIGHGOPRESS_RUN:-$PWD/.run/test}
 
 started=()
-# One short entry per failed test (test/support/failure-summary.ts), printed
-# last so that the closing lines of a red run say what failed and why.
-failures=$HIGHGOPRESS_RUN/failures.txt
+# Each run writes its spec output to <run>.log and one short entry per failed
+# test to failures-<run>.txt (test/support/failure-summary.ts); both are read
+# on exit, so that the closing lines of a red run say what failed and why.
+runs=(control-plane node rest)
 mkdir -p "$HIGHGOPRESS_RUN"
-rm -f "$failures"
+for r in "${runs[@]}"; do rm -f "$HIGHGOPRESS_RUN/$r.log" "$HIGHGOPRESS_RUN/failures-$r.txt"; done
+kill_tree() {
+  local child
+  for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
 cleanup() {
+  # An interrupted run stops the end-to-end suite first, so that its node is stopped below.
+  if [[ -n ${node_bg:-} ]]; then kill_tree "$node_bg"; wait "$node_bg" 2>/dev/null || true; fi
   # A control plane still starting is waited for, so that it is stopped too.
   if [[ -n ${k8s_up:-} ]]; then wait "$k8s_up" 2>/dev/null || true; fi
   if [[ ${HIGHGOPRESS_KEEP_INFRA:-} != 1 ]]; then
@@ -31,9 +48,18 @@ cleanup() {
     if [[ " ${started[*]} " == *" k8s "* ]]; then scripts/k8s/down.sh || true; fi
     scripts/infra.sh stop || true
   fi
-  if [[ -s $failures ]]; then
+  local r failed=()
+  for r in "${runs[@]}"; do [[ -s $HIGHGOPRESS_RUN/failures-$r.txt ]] && failed+=("$HIGHGOPRESS_RUN/failures-$r.txt"); done
+  if ((${#failed[@]})); then
     echo "==> test: what failed (the full output is above)"
-    cat "$failures"
+    cat "${failed[@]}"
+  fi
+  # The runner's own totals of every run, summed.
+  local logs=()
+  for r in "${runs[@]}"; do [[ -f $HIGHGOPRESS_RUN/$r.log ]] && logs+=("$HIGHGOPRESS_RUN/$r.log"); done
+  if ((${#logs[@]})); then
+    awk '/^ℹ pass /{p+=$3} /^ℹ (fail|cancelled) /{f+=$3} /^ℹ skipped /{s+=$3} /^ℹ todo /{t+=$3}
+      END {printf "%d passed, %d failed, %d skipped, %d todo\n", p, f, s, t}' "${logs[@]}"
   fi
 }
 trap cleanup EXIT
@@ -49,16 +75,55 @@ scripts/infra.sh start redis redis-cluster kafka prometheus jaeger
 wait "$k8s_up"
 eval "$(scripts/k8s/env.sh)"
 
-# node --test takes files or glob patterns (a directory is read as a file
-# since Node 22): a directory given here means every *.test.js under it.
-targets=()
+# Directories given here mean every *.test.js under them.
+files=()
 for t in "${@:-dist/test}"; do
-  if [[ -d $t ]]; then targets+=("${t%/}/**/*.test.js"); else targets+=("$t"); fi
+  if [[ -d $t ]]; then mapfile -t -O "${#files[@]}" files < <(find "${t%/}" -name '*.test.js' | sort); else files+=("$t"); fi
 done
-echo "==> test: running node --test ${targets[*]} (infrastructure ready after $((SECONDS - t0))s)"
-# One test file at a time: the fault tests stop and start the shared servers.
-node --test --test-concurrency=1 \
-  --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=./dist/test/support/failure-summary.js --test-reporter-destination="$failures" \
-  "${targets[@]}"
+control_plane=() node_suite=() rest=()
+for f in "${files[@]}"; do
+  if [[ $f == */test/cluster/* ]]; then node_suite+=("$f")
+  elif grep -q ensureControlPlane "$f"; then control_plane+=("$f")
+  else rest+=("$f"); fi
+done
+
+# One test file at a time per run; each run has its own failure summary.
+run_tests() {
+  local name=$1; shift
+  node --test --test-concurrency=1 \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=./dist/test/support/failure-summary.js --test-reporter-destination="$HIGHGOPRESS_RUN/failures-$name.txt" \
+    "$@"
+}
+status=0
+echo "==> test: ${#files[@]} test files (infrastructure ready after $((SECONDS - t0))s)"
+if ((${#control_plane[@]})); then
+  echo "==> test: the control plane without a node: ${control_plane[*]}"
+  run_tests control-plane "${control_plane[@]}" | tee "$HIGHGOPRESS_RUN/control-plane.log" || status=1
+  # Their namespaces go before the node comes up, so no pod or volume claim of theirs lands on it.
+  echo "==> test: waiting for the test namespaces to be deleted"
+  for _ in $(seq 120); do
+    kubectl get namespaces --no-headers 2>/dev/null | grep -q Terminating || break
+    sleep 1
+  done
+fi
+node_log=$HIGHGOPRESS_RUN/node.log
+if ((${#node_suite[@]})) && [[ ${HIGHGOPRESS_TEST_SERIAL:-} != 1 ]] && ((${#rest[@]})); then
+  echo "==> test: the real-node suite runs meanwhile in the background (${node_suite[*]}); its output follows the other tests' (now in $node_log)"
+  node_started=$((SECONDS - t0))
+  run_tests node "${node_suite[@]}" > "$node_log" 2>&1 &
+  node_bg=$!
+fi
+if ((${#rest[@]})); then
+  run_tests rest "${rest[@]}" | tee "$HIGHGOPRESS_RUN/rest.log" || status=1
+fi
+if [[ -n ${node_bg:-} ]]; then
+  echo "==> test: the real-node suite (started at ${node_started}s, now $((SECONDS - t0))s): its output so far, then as it comes"
+  tail -n +1 -f --pid="$node_bg" "$node_log"
+  wait "$node_bg" || status=1
+  node_bg=
+elif ((${#node_suite[@]})); then
+  run_tests node "${node_suite[@]}" | tee "$node_log" || status=1
+fi
 echo "==> test: finished in $((SECONDS - t0))s"
+exit "$status"

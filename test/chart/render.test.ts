@@ -128,6 +128,9 @@ describe("values.schema.json", () => {
     assert.deepEqual(podSpec(sts).containers[0].ports.map((p: { name: string }) => p.name), ["redis", "bus"]);
     const config = objects.find((o) => o.kind === "ConfigMap" && o.metadata.name === "hgp-highgopress-redis");
     assert.match(config?.data["redis.conf"], /cluster-enabled yes[\s\S]*cluster-require-full-coverage no/);
+    // The node script that keeps each node in the cluster runs as the container's command.
+    assert.deepEqual(podSpec(sts).containers[0].command, ["sh", "/etc/redis/node.sh"]);
+    assert.equal(config?.data["node.sh"], readFileSync(join(chartDir, "files/redis-cluster-node.sh"), "utf8"));
     const job = objects.find((o) => o.kind === "Job" && o.metadata.name === "hgp-highgopress-redis-bootstrap-1")!;
     assert.match(podSpec(job).containers[0].command[2], /redis-cli --cluster create \$addrs --cluster-replicas 1 --cluster-yes/);
     assert.equal(objects.find((o) => o.kind === "PodDisruptionBudget" && o.metadata.name === "hgp-highgopress-redis")?.spec.maxUnavailable, 1);

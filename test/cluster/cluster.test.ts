@@ -19,13 +19,15 @@ import { after, before, describe, test } from "node:test";
 import type { Redis } from "ioredis";
 import { helm, helmBin, kubectl, kubectlBin, repoRoot, runOk } from "../chart/tools.js";
 import { counterKey } from "../../services/counter/store.js";
-import { STANDALONE } from "../../services/lib/redis-shards.js";
+import { clusterLayout, DEFAULT_CLUSTER_SHARDS, STANDALONE } from "../../services/lib/redis-shards.js";
 import { checkLedger, IncrementLedger, percentile, runLedgerLoad, runLoad, summarize, type Outcome } from "../faults/support/load.js";
 import { eventually, http, sleep } from "../support/stack.js";
 import {
   allReady,
   autoscalerReading,
   autoscalerWarnings,
+  clusterNodes,
+  clusterProblems,
   componentPods,
   counterCalls,
   counterReplicas,
@@ -41,6 +43,7 @@ import {
   redisClient,
   RELEASE,
   serviceIP,
+  uninstallRelease,
 } from "./support.js";
 
 const hex = (n: number) => randomBytes(n).toString("hex");
@@ -171,64 +174,73 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
   });
 
   test("the CounterAutoscaler scales the counter out under load and back down after it", { timeout: 10 * 60_000 }, async () => {
-    const min = counterReplicas();
-    const original = new Set(componentPods("counter").map((p) => p.name));
-    const type = `scale${hex(3)}`;
-    let stop = false;
-    const started = Date.now();
-    // 1,000 increments/s against 200 per replica (k8s/values-node.yaml): the
-    // autoscaler wants more than the 2 pods it has.
-    const load = runLoad({
-      origin: gateway,
-      connections: 32,
-      durationMs: 240_000,
-      maxRequests: 400_000,
-      ratePerSecond: 1_000,
-      stop: () => stop,
-      next: (i) => ({ method: "POST", path: "/api/v1/counter/increment", body: JSON.stringify({ resource_id: `a${i % 5000}`, counter_type: type }) }),
-    });
-    let newPodServing = 0;
+    const autoscaler = `${RELEASE}-counter`;
+    const target = (qps: number) => runOk(kubectlBin, ["-n", NAMESPACE, "patch", "counterautoscaler", autoscaler, "--type", "merge", "-p", JSON.stringify({ spec: { targetQPSPerReplica: qps } })]);
+    const released = kubectlJson<{ spec: { targetQPSPerReplica: number } }>(["-n", NAMESPACE, "get", "counterautoscaler", autoscaler]).spec.targetQPSPerReplica;
+    target(100);
     try {
-      newPodServing = await eventually("a new counter pod serving requests", async () => {
-        const fresh = componentPods("counter").filter((p) => !original.has(p.name) && p.ready && p.ip);
-        for (const p of fresh) if ((await counterCalls(p.ip).catch(() => 0)) > 0) return Date.now() - started;
-        return undefined;
-      }, 200_000, 1_000);
+      const min = counterReplicas();
+      const original = new Set(componentPods("counter").map((p) => p.name));
+      const type = `scale${hex(3)}`;
+      let stop = false;
+      const started = Date.now();
+      // 1,000 increments/s offered against 100 per replica: the autoscaler wants
+      // more than the 2 pods it has even when the box, shared with the other
+      // tests, serves half of what is offered.
+      const load = runLoad({
+        origin: gateway,
+        connections: 32,
+        durationMs: 240_000,
+        maxRequests: 400_000,
+        ratePerSecond: 1_000,
+        stop: () => stop,
+        next: (i) => ({ method: "POST", path: "/api/v1/counter/increment", body: JSON.stringify({ resource_id: `a${i % 5000}`, counter_type: type }) }),
+      });
+      let newPodServing = 0;
+      try {
+        newPodServing = await eventually("a new counter pod serving requests", async () => {
+          const fresh = componentPods("counter").filter((p) => !original.has(p.name) && p.ready && p.ip);
+          for (const p of fresh) if ((await counterCalls(p.ip).catch(() => 0)) > 0) return Date.now() - started;
+          return undefined;
+        }, 200_000, 1_000);
+      } finally {
+        stop = true;
+      }
+      const summary = await load;
+      const peak = counterReplicas();
+      report("scale out", `a new counter pod served requests ${(newPodServing / 1000).toFixed(0)} s after the load started; replicas ${min} -> ${peak}; load ${summarize(summary)}`);
+      assert.ok(peak > min);
+      // Idle capacity after the step: every replica above the minimum, each second until the minimum is back.
+      const ended = Date.now();
+      let idlePodSeconds = 0;
+      let last = ended;
+      // The load leaves the autoscaler's 120 s history (k8s/values-node.yaml)
+      // at most about 155 s after it ended (Prometheus's 30 s rate window and a
+      // scrape later); the wait allows twice that. Distinct readings are kept,
+      // so a slow scale-down says what held it.
+      const readings: string[] = [];
+      await eventually(
+        `the counter back at ${min} replicas`,
+        () => {
+          const replicas = counterReplicas();
+          const now = Date.now();
+          idlePodSeconds += (Math.max(0, replicas - min) * (now - last)) / 1000;
+          last = now;
+          const reading = `${((now - ended) / 1000).toFixed(0)} s: ${autoscalerReading()}`;
+          if (readings.at(-1)?.replace(/^\d+ s: /, "") !== reading.replace(/^\d+ s: /, "")) readings.push(reading);
+          return replicas === min ? true : undefined;
+        },
+        300_000,
+        1_000,
+      ).catch((err) => {
+        throw new Error(`${(err as Error).message}\nautoscaler readings:\n${readings.slice(-15).join("\n")}\nautoscaler warnings:\n${autoscalerWarnings()}`);
+      });
+      report("scale down", `back to ${min} replicas ${((Date.now() - ended) / 1000).toFixed(0)} s after the load ended; idle capacity after the load ${idlePodSeconds.toFixed(0)} pod·s`);
+      report("autoscaler readings after the load", readings.slice(-6).join(" | "));
+      await allReady();
     } finally {
-      stop = true;
+      target(released);
     }
-    const summary = await load;
-    const peak = counterReplicas();
-    report("scale out", `a new counter pod served requests ${(newPodServing / 1000).toFixed(0)} s after the load started; replicas ${min} -> ${peak}; load ${summarize(summary)}`);
-    assert.ok(peak > min);
-    // Idle capacity after the step: every replica above the minimum, each second until the minimum is back.
-    const ended = Date.now();
-    let idlePodSeconds = 0;
-    let last = ended;
-    // The load leaves the autoscaler's 120 s history (k8s/values-node.yaml)
-    // at most about 155 s after it ended (Prometheus's 30 s rate window and a
-    // scrape later); the wait allows twice that. Distinct readings are kept,
-    // so a slow scale-down says what held it.
-    const readings: string[] = [];
-    await eventually(
-      `the counter back at ${min} replicas`,
-      () => {
-        const replicas = counterReplicas();
-        const now = Date.now();
-        idlePodSeconds += (Math.max(0, replicas - min) * (now - last)) / 1000;
-        last = now;
-        const reading = `${((now - ended) / 1000).toFixed(0)} s: ${autoscalerReading()}`;
-        if (readings.at(-1)?.replace(/^\d+ s: /, "") !== reading.replace(/^\d+ s: /, "")) readings.push(reading);
-        return replicas === min ? true : undefined;
-      },
-      300_000,
-      1_000,
-    ).catch((err) => {
-      throw new Error(`${(err as Error).message}\nautoscaler readings:\n${readings.slice(-15).join("\n")}\nautoscaler warnings:\n${autoscalerWarnings()}`);
-    });
-    report("scale down", `back to ${min} replicas ${((Date.now() - ended) / 1000).toFixed(0)} s after the load ended; idle capacity after the load ${idlePodSeconds.toFixed(0)} pod·s`);
-    report("autoscaler readings after the load", readings.slice(-6).join(" | "));
-    await allReady();
   });
 
   describe("faults under load, every acknowledged increment accounted for", () => {
@@ -294,16 +306,112 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
   test("helm uninstall leaves nothing of the release", { timeout: 6 * 60_000 }, async () => {
     redis?.disconnect();
     redis = undefined;
-    runOk(helmBin, ["uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m"], { timeoutMs: 6 * 60_000 });
-    const kinds = "all,configmaps,secrets,serviceaccounts,roles,rolebindings,poddisruptionbudgets,networkpolicies,persistentvolumeclaims,leases,counterautoscalers";
-    const left = await eventually("the release's objects to be gone", () => {
-      const items = kubectlJson<{ items: any[] }>(["-n", NAMESPACE, "get", kinds, "-l", `app.kubernetes.io/instance=${RELEASE}`]).items;
-      const podsLeft = pods();
-      return items.length === 0 && podsLeft.length === 0 ? [] : undefined;
-    }, 180_000, 2_000).catch((err) => {
-      throw new Error(`${(err as Error).message}: ${kubectl(["-n", NAMESPACE, "get", kinds, "-l", `app.kubernetes.io/instance=${RELEASE}`]).stdout}`);
+    assert.deepEqual(await uninstallRelease(), []);
+  });
+
+  describe("Redis Cluster mode (redis.mode=cluster): 3 primaries with a replica each, on local volumes", () => {
+    // Only what the requests go through: the gateway, one counter, Kafka and analytics.
+    const values = ["--set", "redis.mode=cluster,components.gateway.replicas=1,components.counter.replicas=1,components.autoscaler.enabled=false,counterAutoscaler.enabled=false,prometheus.enabled=false,jaeger.enabled=false"];
+    const PRIMARIES = 3;
+    const layout = clusterLayout(DEFAULT_CLUSTER_SHARDS);
+    const redisPods = () => componentPods("redis").filter((p) => !p.deleting);
+    // Four resources per shard, so every primary holds some; one more per shard to probe writes.
+    const byShard = (prefix: string, perShard: number) => {
+      const taken = new Map<number, number>();
+      const ids: string[] = [];
+      for (let i = 0; ids.length < perShard * DEFAULT_CLUSTER_SHARDS; i++) {
+        const shard = layout.shardOf(`${prefix}${i}`);
+        if ((taken.get(shard) ?? 0) < perShard) {
+          taken.set(shard, (taken.get(shard) ?? 0) + 1);
+          ids.push(`${prefix}${i}`);
+        }
+      }
+      return ids;
+    };
+    const acknowledged = new Map<string, number>();
+    const run = hex(3);
+
+    async function writeRound(): Promise<void> {
+      for (const id of byShard(`rc-${run}-`, 4)) {
+        const r = await http("POST", `${gateway}/api/v1/counter/increment`, { resource_id: id, counter_type: "like", delta: 1 });
+        assert.equal(r.status, 200, `increment of ${id}: ${JSON.stringify(r.body)}`);
+        acknowledged.set(id, (acknowledged.get(id) ?? 0) + 1);
+      }
+    }
+    /** Every acknowledged increment reads back through the gateway. */
+    async function readsMatch(): Promise<void> {
+      const ids = [...acknowledged.keys()];
+      const r = await http("POST", `${gateway}/api/v1/counter/batch`, { queries: ids.map((resource_id) => ({ resource_id, counter_type: "like" })) });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      const wrong = ids.flatMap((id, k) => (r.body.data.results[k].current_value === acknowledged.get(id) ? [] : [`${id}: ${r.body.data.results[k].current_value} of ${acknowledged.get(id)}`]));
+      assert.deepEqual(wrong, []);
+    }
+    /** Waits for every pod's view to be the deployed layout, then for writes on every shard. */
+    async function healed(what: string, since: number): Promise<void> {
+      await eventually(`every Redis pod to see ${PRIMARIES} primaries with a replica each`, () => {
+        const problems = redisPods().map((p) => clusterProblems(p.name, PRIMARIES)).filter(Boolean);
+        return problems.length === 0 ? true : undefined;
+      }, 180_000, 2_000).catch((err) => {
+        const views = redisPods().map((p) => `${p.name}: ${clusterProblems(p.name, PRIMARIES) || "ok"}`).join("\n");
+        const logs = redisPods().map((p) => kubectl(["-n", NAMESPACE, "logs", p.name, "--tail=20"]).stdout).join("\n");
+        throw new Error(`${(err as Error).message}\n${views}\n${logs}`);
+      });
+      const cluster = Date.now();
+      const probes = byShard(`probe-${run}-${hex(2)}-`, 1);
+      await eventually("a write to every shard to succeed", async () => {
+        const answers = await Promise.all(probes.map((resource_id) => http("POST", `${gateway}/api/v1/counter/increment`, { resource_id, counter_type: "like" })));
+        return answers.every((a) => a.status === 200) ? true : undefined;
+      }, 60_000, 500);
+      report(what, `the cluster whole again after ${((cluster - since) / 1000).toFixed(0)} s, writes on all ${probes.length} shards after ${((Date.now() - since) / 1000).toFixed(0)} s`);
+      if (acknowledged.size) await readsMatch();
+      await writeRound();
+      await readsMatch();
+    }
+
+    test("helm install: six Redis nodes form the cluster and increments answer through the gateway", { timeout: 15 * 60_000 }, async () => {
+      const started = Date.now();
+      helmUpgrade(values);
+      const list = await allReady();
+      report("Redis Cluster release: helm install to all pods Ready", `${((Date.now() - started) / 1000).toFixed(0)} s, ${list.length} pods`);
+      assert.equal(redisPods().length, PRIMARIES * 2);
+      gateway = gatewayUrl();
+      await eventually("an increment through the gateway", async () => {
+        const r = await http("POST", `${gateway}/api/v1/counter/increment`, { resource_id: `rc-${run}-first`, counter_type: "like" });
+        return r.status === 200 ? r : undefined;
+      }, 60_000, 1_000);
+      await healed("Redis Cluster installed", started);
     });
-    assert.deepEqual(left, []);
+
+    test("a Redis primary's pod back on a new, empty volume: it rejoins as a replica, the cluster forgets the node it was, nothing acknowledged is lost", { timeout: 6 * 60_000 }, async () => {
+      const view = clusterNodes(redisPods()[0]!.name);
+      const primary = view.find((n) => n.flags.includes("master") && n.slots.length > 0)!;
+      // The claim goes with the pod, so the StatefulSet gives the new pod a new, empty volume.
+      runOk(kubectlBin, ["-n", NAMESPACE, "delete", "pvc", `data-${primary.pod}`, "--wait=false"]);
+      const deleted = Date.now();
+      runOk(kubectlBin, ["-n", NAMESPACE, "delete", "pod", primary.pod, "--wait=false"]);
+      await healed(`${primary.pod} back empty`, deleted);
+      const now = clusterNodes(primary.pod).find((n) => n.flags.includes("myself"))!;
+      assert.notEqual(now.id, primary.id, "the pod came back as a new node");
+      assert.ok(now.flags.includes("slave"), `${primary.pod} rejoined as ${now.flags.join(",")}`);
+    });
+
+    test("every Redis pod deleted at once: back at new IPs, the nodes find each other, nothing acknowledged is lost", { timeout: 8 * 60_000 }, async () => {
+      const before = new Map(redisPods().map((p) => [p.name, p.ip]));
+      runOk(kubectlBin, ["-n", NAMESPACE, "delete", "pod", "-l", `app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=redis`, "--wait=false"]);
+      const deleted = Date.now();
+      const back = await eventually("six new Redis pods Ready", () => {
+        const list = redisPods();
+        return list.length === PRIMARIES * 2 && list.every((p) => p.ready && p.ip !== before.get(p.name)) ? list : undefined;
+      }, 240_000, 1_000).catch((err) => {
+        throw new Error(`${(err as Error).message}\n${describePods()}`);
+      });
+      report("Redis pods' IPs", back.map((p) => `${p.name} ${before.get(p.name)} -> ${p.ip}`).join(", "));
+      await healed("every Redis pod restarted", deleted);
+    });
+
+    test("helm uninstall of the Redis Cluster release leaves nothing", { timeout: 6 * 60_000 }, async () => {
+      assert.deepEqual(await uninstallRelease(), []);
+    });
   });
 
   describe("skaffold on this node (scripts/k8s/skaffold.sh, profile local-node)", () => {

@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import { helm, k8sRunDir, kubectl, kubectlBin, repoRoot, runOk } from "../chart/tools.js";
+import { helm, helmBin, k8sRunDir, kubectl, kubectlBin, repoRoot, runOk } from "../chart/tools.js";
 import { eventually, http } from "../support/stack.js";
 
 export const RELEASE = "highgopress";
@@ -115,13 +115,14 @@ export async function counterCalls(podIP: string): Promise<number> {
     .reduce((sum, l) => sum + Number(l.split(" ").pop()), 0);
 }
 
-/** Waits until every pod of the release is Ready and none is terminating. */
+/** Waits until every pod of the release is Ready (or, a Job's, done) and none is terminating. */
 export async function allReady(timeoutMs = 180_000): Promise<PodInfo[]> {
   return eventually(
     "every pod of the release Ready",
     () => {
       const list = pods();
-      return list.length > 0 && list.every((p) => p.ready && !p.deleting) ? list : undefined;
+      // A Job's pod (the Redis Cluster's bootstrap) is done, not Ready.
+      return list.length > 0 && list.every((p) => p.phase === "Succeeded" || (p.ready && !p.deleting)) ? list : undefined;
     },
     timeoutMs,
     1_000,
@@ -135,4 +136,66 @@ export async function promQuery(expr: string): Promise<Array<{ metric: Record<st
   const r = await http("GET", `http://${serviceIP("prometheus")}:9090/api/v1/query?query=${encodeURIComponent(expr)}`);
   if (r.status !== 200) throw new Error(`Prometheus answered ${r.status}: ${JSON.stringify(r.body)}`);
   return r.body.data.result;
+}
+
+/** `redis-cli <args>` in a Redis pod of the release, with the password the pod has. */
+export function redisCli(pod: string, args: string): string {
+  return runOk(kubectlBin, ["-n", NAMESPACE, "exec", pod, "-c", "redis", "--", "sh", "-c", `REDISCLI_AUTH="$REDIS_PASSWORD" redis-cli ${args}`]).replaceAll("\r", "");
+}
+
+export interface ClusterNode {
+  id: string;
+  ip: string;
+  /** The pod it announces (cluster-announce-hostname), without the Service's domain. */
+  pod: string;
+  flags: string[];
+  primaryId: string;
+  link: string;
+  slots: string[];
+}
+
+/** A pod's view of the Redis Cluster: its CLUSTER NODES, parsed. */
+export function clusterNodes(pod: string): ClusterNode[] {
+  return redisCli(pod, "cluster nodes")
+    .trim()
+    .split("\n")
+    .map((line) => {
+      const [id, addr, flags, primaryId, , , , link, ...slots] = line.split(" ");
+      const [ipPort, host = ""] = addr!.split(",");
+      return { id: id!, ip: ipPort!.split(":")[0]!, pod: host.split(".")[0]!, flags: flags!.split(","), primaryId: primaryId!, link: link!, slots };
+    });
+}
+
+/**
+ * What keeps a pod's view of the Redis Cluster from the layout the chart
+ * deploys (`primaries` primaries with slots, one connected replica each,
+ * nothing failed or left over, replication up), or "" when it has it.
+ */
+export function clusterProblems(pod: string, primaries: number): string {
+  const nodes = clusterNodes(pod);
+  const problems: string[] = [];
+  if (!/^cluster_state:ok$/m.test(redisCli(pod, "cluster info"))) problems.push("cluster_state not ok");
+  const odd = nodes.filter((n) => n.flags.some((f) => ["fail", "fail?", "handshake", "noaddr"].includes(f)) || (!n.flags.includes("myself") && n.link !== "connected"));
+  if (odd.length) problems.push(`not healthy: ${odd.map((n) => `${n.pod || n.id} ${n.flags.join(",")} ${n.link}`).join("; ")}`);
+  const withSlots = nodes.filter((n) => n.flags.includes("master") && n.slots.length > 0);
+  if (withSlots.length !== primaries) problems.push(`${withSlots.length} primaries with slots`);
+  for (const p of withSlots) {
+    const replicas = nodes.filter((n) => n.flags.includes("slave") && n.primaryId === p.id);
+    if (replicas.length !== 1) problems.push(`${p.pod} has ${replicas.length} replicas`);
+  }
+  if (nodes.length !== primaries * 2) problems.push(`${nodes.length} nodes known`);
+  const me = nodes.find((n) => n.flags.includes("myself"));
+  if (me?.flags.includes("slave") && !/^master_link_status:up$/m.test(redisCli(pod, "info replication"))) problems.push("replication link down");
+  return problems.length ? `${pod}: ${problems.join(", ")}` : "";
+}
+
+/** `helm uninstall`, then waits until no object or pod of the release is left; returns what is left after 3 min. */
+export async function uninstallRelease(): Promise<string[]> {
+  runOk(helmBin, ["uninstall", RELEASE, "-n", NAMESPACE, "--wait", "--timeout", "5m"], { timeoutMs: 6 * 60_000 });
+  const kinds = "all,configmaps,secrets,serviceaccounts,roles,rolebindings,poddisruptionbudgets,networkpolicies,persistentvolumeclaims,leases,counterautoscalers";
+  const left = () => [
+    ...kubectlJson<{ items: any[] }>(["-n", NAMESPACE, "get", kinds, "-l", `app.kubernetes.io/instance=${RELEASE}`]).items.map((i) => `${i.kind}/${i.metadata.name}`),
+    ...pods().map((p) => `Pod/${p.name}`),
+  ];
+  return eventually("the release's objects to be gone", () => (left().length === 0 ? [] : undefined), 180_000, 2_000).catch(() => left());
 }
