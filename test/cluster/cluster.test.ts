@@ -40,6 +40,7 @@ import {
   nodeUp,
   pods,
   promQuery,
+  redisCli,
   redisClient,
   RELEASE,
   serviceIP,
@@ -393,6 +394,14 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
       const now = clusterNodes(primary.pod).find((n) => n.flags.includes("myself"))!;
       assert.notEqual(now.id, primary.id, "the pod came back as a new node");
       assert.ok(now.flags.includes("slave"), `${primary.pod} rejoined as ${now.flags.join(",")}`);
+    });
+
+    test("a primary left without a replica while another has two gets one of them back", { timeout: 6 * 60_000 }, async () => {
+      const view = clusterNodes(redisPods()[0]!.name);
+      const [x, y] = view.filter((n) => n.flags.includes("master") && n.slots.length > 0);
+      const replicaOfX = view.find((n) => n.flags.includes("slave") && n.primaryId === x!.id)!;
+      redisCli(replicaOfX.pod, `cluster replicate ${y!.id}`);
+      await healed(`${x!.pod} left without a replica`, Date.now());
     });
 
     test("every Redis pod deleted at once: back at new IPs, the nodes find each other, nothing acknowledged is lost", { timeout: 8 * 60_000 }, async () => {
