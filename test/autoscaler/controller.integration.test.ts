@@ -31,6 +31,7 @@ import {
   freePort,
   kubectlOk,
   logDir,
+  raceTimeout,
   repoRoot,
   sleep,
   startPrometheus,
@@ -452,7 +453,7 @@ describe("leader election", { timeout: 120_000 }, () => {
       assert.match(metrics, /process_cpu_seconds_total/);
       assert.equal((await fetch(`http://127.0.0.1:${metricsPort}/readyz`)).status, 200);
       child.kill("SIGTERM");
-      const code = await Promise.race([exited, sleep(15_000).then(() => "timeout" as const)]);
+      const code = await Promise.race([exited, raceTimeout(15_000).then(() => "timeout" as const)]);
       assert.equal(code, 0, `exit code after SIGTERM (stderr: ${stderr})`);
       const lease = await coord.readNamespacedLease({ namespace: ns3, name: "autoscaler-proc" });
       assert.ok(!lease.spec?.holderIdentity, `lease released, holder ${lease.spec?.holderIdentity}`);

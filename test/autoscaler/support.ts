@@ -13,7 +13,7 @@ import { startTestPrometheus, type TestPrometheus } from "../support/prometheus.
 import { repoRoot, runDir } from "../support/stack.js";
 
 export type { TestPrometheus };
-export { eventually, freePort, repoRoot, runDir, sleep } from "../support/stack.js";
+export { eventually, freePort, raceTimeout, repoRoot, runDir, sleep } from "../support/stack.js";
 
 export { cacheDir, kubectlBin } from "../chart/tools.js";
 export const logDir = join(runDir, "test-logs");

@@ -21,7 +21,7 @@ import { helm, helmBin, kubectl, kubectlBin, repoRoot, runOk } from "../chart/to
 import { counterKey } from "../../services/counter/store.js";
 import { clusterLayout, DEFAULT_CLUSTER_SHARDS, STANDALONE } from "../../services/lib/redis-shards.js";
 import { checkLedger, IncrementLedger, percentile, runLedgerLoad, runLoad, summarize, type Outcome } from "../faults/support/load.js";
-import { eventually, http, sleep } from "../support/stack.js";
+import { eventually, http, raceTimeout, sleep } from "../support/stack.js";
 import {
   allReady,
   autoscalerReading,
@@ -203,7 +203,9 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
           const fresh = componentPods("counter").filter((p) => !original.has(p.name) && p.ready && p.ip);
           for (const p of fresh) if ((await counterCalls(p.ip).catch(() => 0)) > 0) return Date.now() - started;
           return undefined;
-        }, 200_000, 1_000);
+        }, 200_000, 1_000).catch((err) => {
+          throw new Error(`${(err as Error).message}\nautoscaler: ${autoscalerReading()}\nwarnings:\n${autoscalerWarnings()}\n${describePods()}`);
+        });
       } finally {
         stop = true;
       }
@@ -359,10 +361,17 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
       });
       const cluster = Date.now();
       const probes = byShard(`probe-${run}-${hex(2)}-`, 1);
+      let refused: string[] = [];
       await eventually("a write to every shard to succeed", async () => {
         const answers = await Promise.all(probes.map((resource_id) => http("POST", `${gateway}/api/v1/counter/increment`, { resource_id, counter_type: "like" })));
-        return answers.every((a) => a.status === 200) ? true : undefined;
-      }, 60_000, 500);
+        refused = answers.flatMap((a, k) => (a.status === 200 ? [] : [`${probes[k]}: ${a.status} ${JSON.stringify(a.body)}`]));
+        return refused.length === 0 ? true : undefined;
+      }, 60_000, 500).catch((err) => {
+        const logs = componentPods("counter").map((p) => `${p.name} (restarts ${p.restarts}):\n${kubectl(["-n", NAMESPACE, "logs", p.name, "--tail=30"]).stdout}`).join("\n");
+        // A write waits for a replica (redis.cluster.waitReplicas): each node's replication, as it sees it.
+        const replication = redisPods().map((p) => `${p.name} ${p.ip}: ${redisCli(p.name, "info replication").split("\n").filter((l) => /^(role|connected_slaves|slave\d|master_host|master_link_status):/.test(l)).join(" ")}`).join("\n");
+        throw new Error(`${(err as Error).message}\nlast refusals:\n${refused.join("\n")}\n${replication}\n${logs}`);
+      });
       report(what, `the cluster whole again after ${((cluster - since) / 1000).toFixed(0)} s, writes on all ${probes.length} shards after ${((Date.now() - since) / 1000).toFixed(0)} s`);
       if (acknowledged.size) await readsMatch();
       await writeRound();
@@ -468,7 +477,7 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
         await allReady();
       } finally {
         process.kill(-dev.pid!, "SIGINT");
-        await Promise.race([exited, sleep(120_000)]);
+        await Promise.race([exited, raceTimeout(120_000)]);
         writeFileSync(source, original);
       }
       assert.notEqual(helm(["status", RELEASE, "-n", NAMESPACE]).status, 0, "skaffold dev removes its release when it ends");

@@ -13,7 +13,7 @@ import { after, before, test } from "node:test";
 import { Redis } from "ioredis";
 import { connectRedis, createRedis } from "../../services/lib/redis.js";
 import { createLogger } from "../../services/lib/logger.js";
-import { eventually, freePort, sleep } from "../support/stack.js";
+import { eventually, freePort, raceTimeout, sleep } from "../support/stack.js";
 
 let port: number;
 let dir: string;
@@ -46,7 +46,7 @@ test("connecting to a cluster whose slots are assigned later: ready once they ar
     await sleep(1_500);
     assert.equal(connected, false, "no cluster yet: still waiting");
     await admin.cluster("ADDSLOTSRANGE", 0, 16383);
-    await Promise.race([connecting, sleep(30_000).then(() => assert.fail("not ready 30 s after the slots were assigned"))]);
+    await Promise.race([connecting, raceTimeout(30_000).then(() => assert.fail("not ready 30 s after the slots were assigned"))]);
     await redis.set("lone:{a}", "1");
     assert.equal(await redis.get("lone:{a}"), "1");
   } finally {

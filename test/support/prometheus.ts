@@ -6,7 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { eventually, freePort, repoRoot, sleep } from "./stack.js";
+import { eventually, freePort, raceTimeout, repoRoot } from "./stack.js";
 
 export const PROMETHEUS_BIN = process.env.PROMETHEUS_BIN ?? "/usr/bin/prometheus";
 
@@ -87,7 +87,7 @@ export async function startTestPrometheus(jobs: Record<string, string[]>, ruleFi
       if (child.exitCode === null) {
         const exited = new Promise((r) => child.once("exit", r));
         child.kill("SIGTERM");
-        await Promise.race([exited, sleep(10_000)]);
+        await Promise.race([exited, raceTimeout(10_000)]);
         if (child.exitCode === null) child.kill("SIGKILL");
       }
       rmSync(dir, { recursive: true, force: true });

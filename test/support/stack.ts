@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createServer, type Server } from "node:net";
 import { join } from "node:path";
+import { setTimeout as after } from "node:timers/promises";
 import { Cluster, Redis } from "ioredis";
 import { counterKey, outboxStreams } from "../../services/counter/store.js";
 import type { RedisClient } from "../../services/lib/redis.js";
@@ -54,6 +55,12 @@ export async function freePort(): Promise<number> {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/**
+ * The timeout side of a Promise.race: it does not hold the process open, so
+ * a test file whose race was won exits when its work is done rather than
+ * when the timer fires (a file's process is waited for by the runner).
+ */
+export const raceTimeout = (ms: number) => after(ms, undefined, { ref: false });
 
 /** Polls until `check` returns a value other than undefined, or fails with `what`. */
 export async function eventually<T>(what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 30_000, everyMs = 200): Promise<T> {
