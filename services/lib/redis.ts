@@ -1,3 +1,4 @@
+import { lookup } from "node:dns";
 import { Cluster, Redis, ReplyError, type ChainableCommander } from "ioredis";
 import type { Logger } from "./logger.js";
 import type { RedisMode } from "./redis-shards.js";
@@ -47,6 +48,10 @@ export function createRedis(options: RedisOptions, logger: Logger, name: string)
             // refresh costs a new connection and a pass over the 16,384 slots: every 2 s it was 10 % of a
             // counter's CPU at low load.
             slotsRefreshInterval: 30_000,
+            // At every (re)connect ioredis resolves all the startup nodes' names and gives up if one
+            // fails: a single Redis pod without an address (Pending, its node gone) kept the client
+            // from the nodes that serve. Such a name is passed on as it is; only its own connection fails.
+            dnsLookup: (hostname, callback) => lookup(hostname, (err, address) => callback(null, err ? hostname : address)),
             // A call to a primary that just died is retried a few times (100 ms apart) and then fails fast, well inside callers' deadlines.
             maxRedirections: 4,
             retryDelayOnFailover: 100,

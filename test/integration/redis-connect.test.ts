@@ -53,3 +53,18 @@ test("connecting to a cluster whose slots are assigned later: ready once they ar
     redis.disconnect();
   }
 });
+
+test("a cluster node whose name does not resolve (its pod has no address) does not keep the client from the others", { timeout: 60_000 }, async () => {
+  const logger = createLogger("redis-connect-test");
+  // A label over 63 characters cannot be put in a DNS query: the lookup fails
+  // on this machine (ENOTFOUND, as for a Pod without an address), and nothing is sent.
+  const unresolvable = `${"x".repeat(64)}.invalid:${port}`;
+  const redis = createRedis({ mode: "cluster", url: "", clusterNodes: [unresolvable, `127.0.0.1:${port}`], commandTimeoutMs: 1_000 }, logger, "test");
+  try {
+    await Promise.race([connectRedis(redis, logger), raceTimeout(15_000).then(() => assert.fail(`not ready within 15 s (status ${redis.status})`))]);
+    await redis.set("resolvable:{a}", "2");
+    assert.equal(await redis.get("resolvable:{a}"), "2");
+  } finally {
+    redis.disconnect();
+  }
+});
