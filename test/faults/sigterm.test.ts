@@ -34,33 +34,39 @@ inEachRedisMode({}, (stackOf, redisMode) => {
       const signalAt = Date.now();
       const exitCode = await stack.kill("gateway", "SIGTERM");
       const exitedMs = Date.now() - signalAt;
-      const summary = await load;
-      assert.equal(exitCode, 0, "the gateway shut down cleanly");
+      // Started again whatever the checks below say, so that the tests after this one have a gateway.
+      try {
+        const summary = await load;
+        assert.equal(exitCode, 0, "the gateway shut down cleanly");
 
-      const check = await checkLedger(stack, ledger);
-      assert.deepEqual(check.problems.slice(0, 10), []);
-      const failed = outcomes.filter((o) => o.status !== 200);
-      const acceptedAndFailed = failed.filter((o) => !notAccepted(o));
-      assert.deepEqual(acceptedAndFailed.slice(0, 5), [], "every failure is a refusal of a request that was never accepted");
-      assert.equal(check.inDoubtStored, 0, "no applied increment went unanswered");
-      const before = outcomes.filter((o) => o.sentAt < signalAt);
-      assert.ok(before.filter((o) => o.status === 200).length > 1_000, "load was flowing before the signal");
-      assert.ok(outcomes.some((o) => o.sentAt > signalAt + exitedMs), "load went on after the exit (refused)");
+        const check = await checkLedger(stack, ledger);
+        assert.deepEqual(check.problems.slice(0, 10), []);
+        const failed = outcomes.filter((o) => o.status !== 200);
+        const acceptedAndFailed = failed.filter((o) => !notAccepted(o));
+        assert.deepEqual(acceptedAndFailed.slice(0, 5), [], "every failure is a refusal of a request that was never accepted");
+        assert.equal(check.inDoubtStored, 0, "no applied increment went unanswered");
+        const before = outcomes.filter((o) => o.sentAt < signalAt);
+        // 3 s at 1,000 requests/s offered; on a busy box the gateway answers fewer, still under load.
+        const answeredBefore = before.filter((o) => o.status === 200).length;
+        assert.ok(answeredBefore >= 300, `load was flowing before the signal (${answeredBefore} answered)`);
+        assert.ok(outcomes.some((o) => o.sentAt > signalAt + exitedMs), "load went on after the exit (refused)");
 
-      report("sigterm-gateway", {
-        load: summarize(summary),
-        sentBeforeSignal: before.length,
-        failedAmongSentBeforeSignal: before.filter((o) => o.status !== 200).length,
-        acceptedAndFailed: acceptedAndFailed.length,
-        refusedAfterSignal: failed.length,
-        acknowledged: check.acknowledged,
-        acknowledgedSum: check.acknowledgedSum,
-        storedSum: check.storedSum,
-        inDoubtStored: check.inDoubtStored,
-        exitMsAfterSignal: exitedMs,
-      });
-      await dropLedgerKeys(stack, ledger);
-      await stack.start("gateway");
+        report("sigterm-gateway", {
+          load: summarize(summary),
+          sentBeforeSignal: before.length,
+          failedAmongSentBeforeSignal: before.filter((o) => o.status !== 200).length,
+          acceptedAndFailed: acceptedAndFailed.length,
+          refusedAfterSignal: failed.length,
+          acknowledged: check.acknowledged,
+          acknowledgedSum: check.acknowledgedSum,
+          storedSum: check.storedSum,
+          inDoubtStored: check.inDoubtStored,
+          exitMsAfterSignal: exitedMs,
+        });
+        await dropLedgerKeys(stack, ledger);
+      } finally {
+        await stack.start("gateway");
+      }
     });
   }
 
@@ -80,6 +86,7 @@ inEachRedisMode({}, (stackOf, redisMode) => {
     assert.deepEqual(check.problems.slice(0, 10), []);
     assert.equal(check.inDoubtStored, 0, "no increment was applied without its answer reaching the client");
     assert.equal(check.storedSum, check.acknowledgedSum, "stored == acknowledged, exactly");
+    assert.ok(check.acknowledged >= 100, `load was flowing (${check.acknowledged} increments acknowledged)`);
     const pending = await outboxPending(stack);
     report(scenarioName("sigterm-counter", redisMode), {
       load: summarize(summary),
