@@ -12,8 +12,8 @@
 #      and stops it when it ends.
 # HIGHGOPRESS_TEST_PARALLEL=1 starts run 3 in the background beside run 2
 # (it talks only to its own pods, and mostly waits for them): about 6 min
-# less, but on 2 cores the node then serves the autoscaler test's load too
-# slowly for it at times. Its output goes to .run/test/node.log and is
+# less, but on 2 cores the tests that need the box to serve a load then
+# fail at times (README). Its output goes to .run/test/node.log and is
 # printed (then followed) when run 2 ends. Everything is stopped on exit.
 # Expects `npm run build` to have run (make test does it).
 #
