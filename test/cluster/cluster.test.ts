@@ -38,6 +38,7 @@ import {
   NAMESPACE,
   nodeDown,
   nodeUp,
+  podLogs,
   pods,
   promQuery,
   redisCli,
@@ -356,8 +357,7 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
         return problems.length === 0 ? true : undefined;
       }, 180_000, 2_000).catch((err) => {
         const views = redisPods().map((p) => `${p.name}: ${clusterProblems(p.name, PRIMARIES) || "ok"}`).join("\n");
-        const logs = redisPods().map((p) => kubectl(["-n", NAMESPACE, "logs", p.name, "--tail=20"]).stdout).join("\n");
-        throw new Error(`${(err as Error).message}\n${views}\n${logs}`);
+        throw new Error(`${(err as Error).message}\n${views}\n${podLogs(redisPods(), 20)}`);
       });
       const cluster = Date.now();
       const probes = byShard(`probe-${run}-${hex(2)}-`, 1);
@@ -367,10 +367,9 @@ describe("the chart on a real node", { timeout: 40 * 60_000 }, () => {
         refused = answers.flatMap((a, k) => (a.status === 200 ? [] : [`${probes[k]}: ${a.status} ${JSON.stringify(a.body)}`]));
         return refused.length === 0 ? true : undefined;
       }, 60_000, 500).catch((err) => {
-        const logs = componentPods("counter").map((p) => `${p.name} (restarts ${p.restarts}):\n${kubectl(["-n", NAMESPACE, "logs", p.name, "--tail=30"]).stdout}`).join("\n");
         // A write waits for a replica (redis.cluster.waitReplicas): each node's replication, as it sees it.
         const replication = redisPods().map((p) => `${p.name} ${p.ip}: ${redisCli(p.name, "info replication").split("\n").filter((l) => /^(role|connected_slaves|slave\d|master_host|master_link_status):/.test(l)).join(" ")}`).join("\n");
-        throw new Error(`${(err as Error).message}\nlast refusals:\n${refused.join("\n")}\n${replication}\n${logs}`);
+        throw new Error(`${(err as Error).message}\nlast refusals:\n${refused.join("\n")}\n${replication}\n${podLogs(componentPods("counter"), 30)}`);
       });
       report(what, `the cluster whole again after ${((cluster - since) / 1000).toFixed(0)} s, writes on all ${probes.length} shards after ${((Date.now() - since) / 1000).toFixed(0)} s`);
       if (acknowledged.size) await readsMatch();

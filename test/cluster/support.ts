@@ -75,6 +75,11 @@ export function pods(selector = `app.kubernetes.io/instance=${RELEASE}`): PodInf
 
 export const componentPods = (component: string) => pods(`app.kubernetes.io/instance=${RELEASE},app.kubernetes.io/component=${component}`);
 
+/** The last `tail` log lines of each pod, under its name and restart count, for failure messages. */
+export function podLogs(list: PodInfo[], tail: number): string {
+  return list.map((p) => `${p.name} (restarts ${p.restarts}):\n${kubectl(["-n", NAMESPACE, "logs", p.name, `--tail=${tail}`]).stdout}`).join("\n");
+}
+
 export function serviceIP(component: string): string {
   return runOk(kubectlBin, ["-n", NAMESPACE, "get", "svc", `${RELEASE}-${component}`, "-o", "jsonpath={.spec.clusterIP}"]).trim();
 }
