@@ -81,6 +81,27 @@ build() {
   ) 9>"$BIN.lock"
 }
 
+# Ports of Jaeger's extras that nothing here connects to (its gRPC ingest,
+# query gRPC, remote sampling, health check, own metrics, the UDP agent):
+# when another program holds one, Jaeger listens on a free port for it
+# instead of exiting at start-up over a port nobody uses (it refuses port 0,
+# so the free port is picked here, below the kernel's ephemeral range).
+AUX_PORTS=(JAEGER_GRPC_PORT JAEGER_QUERY_GRPC_PORT JAEGER_SAMPLING_HTTP_PORT JAEGER_SAMPLING_GRPC_PORT
+  JAEGER_HEALTH_PORT JAEGER_METRICS_PORT JAEGER_AGENT_COMPACT_PORT/udp JAEGER_AGENT_BINARY_PORT/udp)
+yield_busy_aux_ports() {
+  local entry var proto port
+  for entry in "${AUX_PORTS[@]}"; do
+    var=${entry%/*}
+    proto=tcp
+    [[ $entry == */udp ]] && proto=udp
+    port_listening "${!var}" $proto || continue
+    port=$((20000 + RANDOM % 12000))
+    while port_listening $port $proto; do port=$((20000 + RANDOM % 12000)); done
+    warn $NAME "$proto port ${!var} ($var) is taken by another program; Jaeger listens on $port for it instead"
+    export "$var=$port"
+  done
+}
+
 start() {
   local pid
   if pid=$(running_pid $NAME); then
@@ -91,6 +112,7 @@ start() {
   fi
   build
   claim_port $NAME "$JAEGER_UI_PORT" "$JAEGER_OTLP_GRPC_PORT" "$JAEGER_OTLP_HTTP_PORT" "$JAEGER_THRIFT_HTTP_PORT"
+  yield_busy_aux_ports
   info $NAME "starting Jaeger $JAEGER_RELEASE all-in-one (in-memory storage)"
   mkdir -p "$(svc_dir $NAME)"
   (cd "$(svc_dir $NAME)" && start_bg $NAME "$BIN" "--config=file:$CONFIG")

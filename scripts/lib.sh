@@ -136,7 +136,7 @@ running_pid() {
 _proc_env() {
   local pid=$1 var=$2
   [[ -r /proc/$pid/environ ]] || return 0
-  tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | sed -n "s/^$var=//p" | head -n1
+  tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | sed -n "s/^$var=//p" | head -n1
 }
 
 # managed_service PID -> name of the service (redis, kafka, ...) if PID was
@@ -193,7 +193,11 @@ claim_port() {
   shift
   for port in "$@"; do
     pid=$(port_pid "$port")
-    [[ -n $pid ]] || continue
+    if [[ -z $pid ]]; then
+      # Held by a process this shell cannot see (another PID namespace, the kernel).
+      port_listening "$port" && die "$name" "port $port is already in use by a process not visible here; free it or choose another port"
+      continue
+    fi
     svc=$(managed_service "$pid")
     other=$(managed_run_dir "$pid")
     if [[ $svc == "$name" && $other != "$RUN" ]]; then

@@ -34,6 +34,7 @@ started=()
 runs=(control-plane node rest)
 mkdir -p "$HIGHGOPRESS_RUN"
 for r in "${runs[@]}"; do rm -f "$HIGHGOPRESS_RUN/$r.log" "$HIGHGOPRESS_RUN/failures-$r.txt"; done
+rm -f "$HIGHGOPRESS_RUN"/start-{k8s,infra}.log
 kill_tree() {
   local child
   for child in $(pgrep -P "$1"); do kill_tree "$child"; done
@@ -55,6 +56,17 @@ cleanup() {
     echo "==> test: what failed (the full output is above)"
     cat "${failed[@]}"
   fi
+  # A start that failed before any test ran: its errors again (or its last
+  # lines), since CI shows only the end of the output.
+  local log
+  if [[ ${tests_started:-0} == 0 ]]; then
+    echo "==> test: no test ran; how starting what the tests need ended:"
+    for log in "$HIGHGOPRESS_RUN"/start-{k8s,infra}.log; do
+      [[ -s $log ]] || continue
+      echo "--- $log"
+      if grep -q ERROR "$log"; then grep -B15 ERROR "$log"; else tail -n 5 "$log"; fi
+    done
+  fi
   # The runner's own totals of every run, summed.
   local logs=()
   for r in "${runs[@]}"; do [[ -f $HIGHGOPRESS_RUN/$r.log ]] && logs+=("$HIGHGOPRESS_RUN/$r.log"); done
@@ -68,12 +80,13 @@ trap cleanup EXIT
 # The control plane starts meanwhile (independent of the servers); both are awaited.
 echo "==> test: starting the local Kubernetes control plane (etcd + kube-apiserver)"
 started+=(k8s)
-scripts/k8s/up.sh &
+{ scripts/k8s/up.sh 2>&1 | tee "$HIGHGOPRESS_RUN/start-k8s.log"; } &
 k8s_up=$!
 echo "==> test: starting Redis, a Redis Cluster, Kafka, Prometheus and Jaeger"
 started+=(infra)
-scripts/infra.sh start redis redis-cluster kafka prometheus jaeger
+scripts/infra.sh start redis redis-cluster kafka prometheus jaeger 2>&1 | tee "$HIGHGOPRESS_RUN/start-infra.log"
 wait "$k8s_up"
+k8s_up=
 eval "$(scripts/k8s/env.sh)"
 
 # Directories given here mean every *.test.js under them.
@@ -97,6 +110,7 @@ run_tests() {
     "$@"
 }
 status=0
+tests_started=1
 echo "==> test: ${#files[@]} test files (infrastructure ready after $((SECONDS - t0))s)"
 if ((${#control_plane[@]})); then
   echo "==> test: the control plane without a node: ${control_plane[*]}"

@@ -138,7 +138,10 @@ export function decide(previous: DecisionState, snapshot: Snapshot): Decision {
   } else {
     metricError = observation.error;
     state.consecutiveFailures += 1;
-    state.readingsSince = null;
+    // One missed read is a gap the history spans (its estimate only has a
+    // sample less); the history counts as broken where the metric counts as
+    // lost, at failureThreshold failures in a row.
+    if (state.consecutiveFailures >= spec.fallback.failureThreshold) state.readingsSince = null;
   }
   const stableQPS = windowAverage(state.samples, now, spec.stableWindowSeconds);
   const panicQPS = windowAverage(state.samples, now, spec.panic.windowSeconds);

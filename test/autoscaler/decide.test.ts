@@ -319,17 +319,27 @@ describe("decide: confident scaling (scale-down window left unset)", () => {
     assert.equal(d.current, 12, "panic window (1000 + 1400) / 2 = 1200");
   });
 
-  it("scales down only after two stable windows of uninterrupted readings, counted again after a failure", () => {
+  it("scales down only after two stable windows of uninterrupted readings, counted again once the metric is lost", () => {
     const d = new Driver(spec, 10);
     const early = d.run(118, 200);
     assert.ok(early.every((n) => n === 10), "no scale-down within the first 120 s");
     assert.equal(d.last.reason, "CollectingHistory");
     assert.match(d.last.message, /no scale-down before 120 s of uninterrupted readings/);
-    d.tick({ ok: false, error: "timeout" });
+    d.run(6, { ok: false, error: "timeout" });
     d.run(118, 200);
-    assert.equal(d.current, 10, "the failed read restarted the count");
+    assert.equal(d.current, 10, "failureThreshold (3) failed reads in a row restarted the count");
     d.run(4, 200);
     assert.equal(d.current, 2);
+  });
+
+  it("an isolated failed read does not restart the count of uninterrupted readings", () => {
+    const d = new Driver(spec, 10);
+    d.run(60, 200);
+    d.run(4, { ok: false, error: "query returned no data (empty vector)" });
+    assert.equal(d.current, 10, "held while the metric fails");
+    const after = d.run(60, 200);
+    assert.ok(after.slice(0, -2).every((n) => n === 10), `no scale-down before 120 s: ${after.join(",")}`);
+    assert.equal(d.current, 2, "down 120 s after the first reading, two failed reads in between");
   });
 
   it("a fixed fallback below the current count still waits for the HPA's 300 s window", () => {

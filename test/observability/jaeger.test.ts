@@ -10,8 +10,12 @@
  * honoured in production.
  */
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { eventually, http, startStack, type Stack } from "../support/stack.js";
+import { eventually, freePorts, http, repoRoot, startStack, type Stack } from "../support/stack.js";
 import {
   hex,
   JAEGER_THRIFT_URL,
@@ -201,5 +205,34 @@ describe("the Jaeger exporter (TRACING_EXPORTER=jaeger)", { timeout: 120_000 }, 
     const t = await waitForTrace(traceId, fullPath, "gateway, counter and analytics spans");
     const server = find(t, "counter", /CounterService\/BatchIncrementCounters$/);
     assertChild(find(t, "counter", /^redis EVALSHA hgpIncrement$/), server, "the Redis script");
+  });
+});
+
+describe("scripts/jaeger.sh when another program holds Jaeger's extra ports", { timeout: 90_000 }, () => {
+  test("starts anyway, on free ports for them, and answers queries", async () => {
+    // The test Jaeger holds them all (health check, own metrics, sampling, query gRPC, the UDP agent).
+    assert.ok(await jaegerReachable(), "Jaeger's query API does not answer; start it with scripts/jaeger.sh start (make test does)");
+    const [ui, otlpGrpc, otlpHttp, thrift] = await freePorts(4);
+    const run = mkdtempSync(join(tmpdir(), "hgp-jaeger-"));
+    const script = join(repoRoot, "scripts/jaeger.sh");
+    const env = {
+      ...process.env,
+      HIGHGOPRESS_RUN: run,
+      JAEGER_UI_PORT: String(ui),
+      JAEGER_OTLP_GRPC_PORT: String(otlpGrpc),
+      JAEGER_OTLP_HTTP_PORT: String(otlpHttp),
+      JAEGER_THRIFT_HTTP_PORT: String(thrift),
+    };
+    try {
+      const r = spawnSync("bash", [script, "start"], { env, encoding: "utf8", timeout: 60_000 });
+      assert.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+      const health = process.env.JAEGER_HEALTH_PORT ?? "13133";
+      assert.match(r.stderr, new RegExp(`tcp port ${health} \\(JAEGER_HEALTH_PORT\\) is taken by another program; Jaeger listens on \\d+ for it instead`));
+      const res = await fetch(`http://127.0.0.1:${ui}/api/services`);
+      assert.equal(res.status, 200, "the new Jaeger's query API");
+    } finally {
+      spawnSync("bash", [script, "stop"], { env, stdio: "ignore" });
+      rmSync(run, { recursive: true, force: true });
+    }
   });
 });
