@@ -9,7 +9,9 @@
 #   2. everything else, one file at a time (the fault tests stop and start
 #      the shared loopback servers);
 #   3. the end-to-end suite (dist/test/cluster), which adds the node itself
-#      and stops it when it ends.
+#      and stops it when it ends. Its tools and images are built meanwhile
+#      from the start of run 1, at the lowest CPU priority (scripts/k8s/
+#      node-up.sh build; on a cold cache that is most of the work of run 3).
 # HIGHGOPRESS_TEST_PARALLEL=1 starts run 3 in the background beside run 2
 # (it talks only to its own pods, and mostly waits for them): about 6 min
 # less, but on 2 cores the tests that need the box to serve a load then
@@ -43,6 +45,7 @@ kill_tree() {
 cleanup() {
   # An interrupted run stops the end-to-end suite first, so that its node is stopped below.
   if [[ -n ${node_bg:-} ]]; then kill_tree "$node_bg"; wait "$node_bg" 2>/dev/null || true; fi
+  if [[ -n ${node_build:-} ]]; then kill_tree "$node_build"; wait "$node_build" 2>/dev/null || true; fi
   # A control plane still starting is waited for, so that it is stopped too.
   if [[ -n ${k8s_up:-} ]]; then wait "$k8s_up" 2>/dev/null || true; fi
   if [[ ${HIGHGOPRESS_KEEP_INFRA:-} != 1 ]]; then
@@ -110,6 +113,24 @@ run_tests() {
     "$@"
 }
 status=0
+node_build_log=$HIGHGOPRESS_RUN/node-build.log
+if ((${#node_suite[@]})); then
+  echo "==> test: building the node's tools and images meanwhile, at the lowest CPU priority (log $node_build_log)"
+  nice -n 19 scripts/k8s/node-up.sh build > "$node_build_log" 2>&1 &
+  node_build=$!
+fi
+# The end-to-end suite starts once that build has ended (polled: in the
+# side-by-side mode a subshell waits, which cannot wait for its sibling); if
+# it failed, the suite's own node-up.sh tries again and says why.
+await_node_build() {
+  [[ -n ${node_build:-} ]] || return 0
+  echo "==> test: the node's tools and images, built since ${node_build_started}s, now $((SECONDS - t0))s:"
+  while kill -0 "$node_build" 2>/dev/null; do sleep 2; done
+  tail -n 3 "$node_build_log"
+  wait "$node_build" 2>/dev/null || true
+  node_build=
+}
+node_build_started=$((SECONDS - t0))
 tests_started=1
 echo "==> test: ${#files[@]} test files (infrastructure ready after $((SECONDS - t0))s)"
 if ((${#control_plane[@]})); then
@@ -126,7 +147,7 @@ node_log=$HIGHGOPRESS_RUN/node.log
 if ((${#node_suite[@]})) && [[ ${HIGHGOPRESS_TEST_PARALLEL:-} == 1 ]] && ((${#rest[@]})); then
   echo "==> test: the real-node suite runs meanwhile in the background (${node_suite[*]}); its output follows the other tests' (now in $node_log)"
   node_started=$((SECONDS - t0))
-  run_tests node "${node_suite[@]}" > "$node_log" 2>&1 &
+  { await_node_build; run_tests node "${node_suite[@]}"; } > "$node_log" 2>&1 &
   node_bg=$!
 fi
 if ((${#rest[@]})); then
@@ -136,8 +157,9 @@ if [[ -n ${node_bg:-} ]]; then
   echo "==> test: the real-node suite (started at ${node_started}s, now $((SECONDS - t0))s): its output so far, then as it comes"
   tail -n +1 -f --pid="$node_bg" "$node_log"
   wait "$node_bg" || status=1
-  node_bg=
+  node_bg= node_build=
 elif ((${#node_suite[@]})); then
+  await_node_build
   run_tests node "${node_suite[@]}" | tee "$node_log" || status=1
 fi
 echo "==> test: finished in $((SECONDS - t0))s"

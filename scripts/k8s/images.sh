@@ -26,6 +26,12 @@ mkdir -p "$ARCHIVES" "$NODE_RUN"
 [[ $(id -u) -eq 0 ]] || die "building images needs root (buildah with overlay storage)"
 ensure_node_packages
 
+# One build at a time (node-up.sh, a build ahead of it, skaffold's); taken
+# before the exit trap is set, so that one waiting here never unmounts
+# another's build.
+exec 6>"$ARCHIVES/.lock"
+flock 6
+
 # Buildah keeps its layers in the cache; its run state and mounts are removed
 # on exit, and so is the blob-info cache it writes to /var/lib/containers
 # whatever --root says, unless that directory was there before.
@@ -38,8 +44,6 @@ cleanup_buildah() {
   if [[ $made_containers_dir == 1 ]]; then rm -rf /var/lib/containers; fi
 }
 trap cleanup_buildah EXIT
-exec 6>"$ARCHIVES/.lock"
-flock 6
 
 # hash_inputs PATH|STRING... -> sha256 (12 hex) of the files under each path
 # (names and contents) and of every other argument as a string

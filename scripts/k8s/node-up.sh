@@ -9,12 +9,24 @@
 # sysctls are recorded before the first change and restored, and the bridge,
 # iptables rules, mounts and cgroups it creates are removed.
 #
-#   scripts/k8s/node-up.sh      # start (or confirm running); idempotent
+#   scripts/k8s/node-up.sh        # start (or confirm running); idempotent
+#   scripts/k8s/node-up.sh build  # only build its tools and images (no control
+#                                 # plane needed; nothing on the machine changes
+#                                 # but the packages it installs)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 t0=$SECONDS
 [[ $(id -u) -eq 0 ]] || die "the node needs root (containers, network devices, iptables, cgroups)"
+if [[ ${1:-} == build ]]; then
+  # build.sh and images.sh each hold their own lock, so a node-up.sh started
+  # meanwhile waits for what this one is building.
+  ensure_node_packages
+  "$HGP_K8S_DIR/build.sh" kube node
+  "$HGP_K8S_DIR/images.sh" build
+  log "the node's tools and images are built ($((SECONDS - t0)) s)"
+  exit 0
+fi
 grep -q cgroup /proc/filesystems || die "cgroups are not available on this kernel"
 mkdir -p "$NODE_RUN" "$NODE_RUN/logs"
 exec 7>"$NODE_RUN/.up.lock"

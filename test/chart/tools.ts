@@ -25,25 +25,34 @@ export interface RunResult {
   stderr: string;
 }
 
+export interface RunOptions {
+  input?: string;
+  timeoutMs?: number;
+  env?: NodeJS.ProcessEnv;
+  /** Its output goes into the test's as it comes (a cold build's progress), and is not returned. */
+  live?: boolean;
+}
+
 /** Runs a program to completion; never throws on a non-zero exit. */
-export function run(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): RunResult {
+export function run(cmd: string, args: string[], opts: RunOptions = {}): RunResult {
   const r = spawnSync(cmd, args, {
     cwd: repoRoot,
     input: opts.input,
+    stdio: opts.live ? ["ignore", "inherit", "inherit"] : "pipe",
     encoding: "utf8",
     maxBuffer: 256 * 1024 * 1024,
     timeout: opts.timeoutMs ?? 120_000,
     env: { ...process.env, KUBECONFIG: kubeconfig, HELM_CACHE_HOME: join(k8sRunDir, "helm/cache"), HELM_CONFIG_HOME: join(k8sRunDir, "helm/config"), HELM_DATA_HOME: join(k8sRunDir, "helm/data"), ...opts.env },
   });
   if (r.error) throw new Error(`${cmd} ${args.join(" ")}: ${r.error.message}\n${(r.stderr ?? "").slice(-4000)}`);
-  return { status: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+  return { status: r.status ?? -1, stdout: r.stdout ?? "", stderr: r.stderr ?? "(its output is above)" };
 }
 
 /**
  * Runs and fails with the command's own output when it exits non-zero:
  * standard error last, since the scripts end it with the reason they stopped.
  */
-export function runOk(cmd: string, args: string[], opts: { input?: string; timeoutMs?: number } = {}): string {
+export function runOk(cmd: string, args: string[], opts: RunOptions = {}): string {
   const r = run(cmd, args, opts);
   if (r.status !== 0) {
     throw new Error(`${cmd} ${args.join(" ")} exited ${r.status}\n${r.stdout.slice(-4000)}\n${r.stderr}`);

@@ -15,7 +15,7 @@ const nodeRun = join(k8sRunDir, "node");
 
 /** Starts the control plane and the node, building tools and images when needed. */
 export function nodeUp(): void {
-  runOk(join(repoRoot, "scripts/k8s/node-up.sh"), [], { timeoutMs: 90 * 60_000 });
+  runOk(join(repoRoot, "scripts/k8s/node-up.sh"), [], { timeoutMs: 90 * 60_000, live: true });
 }
 
 /** Stops the node and undoes its changes to the machine (the control plane stays). */
