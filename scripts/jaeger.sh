@@ -18,13 +18,14 @@ set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 # Jaeger v2 is published on the Go module proxy under the v1 module path:
-# release v2.13.0 == module github.com/jaegertracing/jaeger v1.76.0 (the
-# newest available; v2.x tags are not valid module versions). jaeger's go.mod
-# has replace directives, so `go install ...@version` refuses; we build
-# through the wrapper module scripts/infra/jaeger (go.mod requires this
-# version and copies the replace directives; go.sum is seeded from jaeger's).
-JAEGER_RELEASE=v2.13.0
-JAEGER_MODULE_VERSION=v1.76.0
+# release v2.12.0 == module github.com/jaegertracing/jaeger v1.75.0 (v2.x
+# tags are not valid module versions; v1.76.0 is served too but is not an
+# approved release). jaeger's go.mod has replace directives, so `go install
+# ...@version` refuses; we build through the wrapper module
+# scripts/infra/jaeger (go.mod requires this version and copies the replace
+# directives; go.sum is seeded from jaeger's).
+JAEGER_RELEASE=v2.12.0
+JAEGER_MODULE_VERSION=v1.75.0
 
 NAME=jaeger
 export JAEGER_UI_PORT=${JAEGER_UI_PORT:-16686}
