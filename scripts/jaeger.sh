@@ -54,8 +54,22 @@ ready() {
     port_listening "$JAEGER_OTLP_HTTP_PORT"
 }
 
+# binary_runs -> the cached binary exists and answers as this release. An
+# executable that is not one (a cache copied without its large files, a
+# build cut short) would otherwise start as an empty shell script: no output,
+# exit 0, and Jaeger never comes up.
+binary_runs() {
+  [[ -x $BIN ]] || return 1
+  local out status=0
+  out=$("$BIN" --version 2>&1 | tail -n 3) || status=$?
+  [[ $status == 0 && $out == *"jaeger version $JAEGER_RELEASE"* ]] && return 0
+  warn $NAME "cached $BIN does not run as Jaeger $JAEGER_RELEASE (exit $status, printed: ${out:-nothing}); building it again"
+  rm -f "$BIN"
+  return 1
+}
+
 build() {
-  if [[ -x $BIN ]]; then
+  if binary_runs; then
     info $NAME "reusing cached binary $BIN (Jaeger $JAEGER_RELEASE)"
     return 0
   fi
@@ -65,7 +79,7 @@ build() {
   mkdir -p "$CACHE/bin"
   (
     flock -w 3600 9 || die $NAME "timed out waiting for $BIN.lock"
-    [[ -x $BIN ]] && exit 0
+    binary_runs && exit 0
     local log=$CACHE/bin/jaeger-$JAEGER_MODULE_VERSION.build.log
     info $NAME "building Jaeger $JAEGER_RELEASE (module $JAEGER_MODULE_VERSION) from the Go module proxy (first run only; ~10 min on 2 cores; log $log)"
     local pkg=github.com/jaegertracing/jaeger
@@ -78,6 +92,7 @@ build() {
       die $NAME "go build failed; see $log"
     fi
     mv "$BIN.tmp" "$BIN"
+    binary_runs || die $NAME "the binary just built does not run; see $log"
     info $NAME "built $BIN"
   ) 9>"$BIN.lock"
 }

@@ -33,10 +33,10 @@ lock_builds() {
 export CGO_ENABLED=0 GOTOOLCHAIN=local GO111MODULE=on
 export GOFLAGS="-mod=mod -buildvcs=false"
 
-# stamp_ok NAME VALUE BINARIES... -> 0 when every binary exists and was built as VALUE
+# stamp_ok NAME VALUE BINARIES... -> 0 when every binary exists, is not empty, and was built as VALUE
 stamp_ok() {
   local name=$1 want=$2; shift 2
-  local b; for b in "$@"; do [[ -x "$BIN/$b" ]] || return 1; done
+  local b; for b in "$@"; do [[ -x "$BIN/$b" && -s "$BIN/$b" ]] || return 1; done
   [[ "$(cat "$BIN/.stamps/$name" 2>/dev/null)" == "$want" ]]
 }
 # mod_time MODULE VERSION -> the release date recorded by the module proxy (for buildDate)

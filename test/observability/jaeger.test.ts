@@ -11,9 +11,9 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { eventually, freePorts, http, repoRoot, startStack, type Stack } from "../support/stack.js";
 import {
@@ -233,6 +233,28 @@ describe("scripts/jaeger.sh when another program holds Jaeger's extra ports", { 
     } finally {
       spawnSync("bash", [script, "stop"], { env, stdio: "ignore" });
       rmSync(run, { recursive: true, force: true });
+    }
+  });
+});
+
+describe("scripts/jaeger.sh with a cached binary that is not Jaeger", { timeout: 90_000 }, () => {
+  test("an empty executable in the cache is not started but built again", () => {
+    // An empty executable "runs" as an empty shell script: exit 0 and no output, so Jaeger would never come up.
+    const cache = mkdtempSync(join(tmpdir(), "hgp-jaeger-cache-"));
+    const script = join(repoRoot, "scripts/jaeger.sh");
+    // The module proxy is off, so the rebuild fails at once instead of taking ten minutes.
+    const env = { ...process.env, HIGHGOPRESS_CACHE: cache, GOPROXY: "off", GOFLAGS: "-mod=mod", GOMODCACHE: join(cache, "gomod"), GOTOOLCHAIN: "local" };
+    try {
+      const bin = spawnSync("bash", [script, "binary"], { env, encoding: "utf8" }).stdout.trim();
+      mkdirSync(dirname(bin), { recursive: true });
+      writeFileSync(bin, "", { mode: 0o755 });
+      const r = spawnSync("bash", [script, "build"], { env, encoding: "utf8", timeout: 60_000 });
+      assert.notEqual(r.status, 0, `a build without the module proxy succeeded:\n${r.stderr}`);
+      assert.match(r.stderr, /does not run as Jaeger v2\.\d+\.\d+ \(exit 0, printed: nothing\); building it again/);
+      assert.doesNotMatch(r.stderr, /reusing cached binary/);
+      assert.equal(existsSync(bin), false, "the empty executable is still in the cache");
+    } finally {
+      rmSync(cache, { recursive: true, force: true });
     }
   });
 });
