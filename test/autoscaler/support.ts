@@ -8,42 +8,15 @@ import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
 import { KubeConfig } from "@kubernetes/client-node";
-import { k8sRunDir, kubeconfig, kubectlBin } from "../chart/tools.js";
+import { kubeconfigPath, kubectlBin } from "../chart/tools.js";
 import { startTestPrometheus, type TestPrometheus } from "../support/prometheus.js";
 import { repoRoot, runDir } from "../support/stack.js";
 
 export type { TestPrometheus };
 export { eventually, freePort, raceTimeout, repoRoot, runDir, sleep } from "../support/stack.js";
 
-export { cacheDir, kubectlBin } from "../chart/tools.js";
+export { cacheDir, ensureControlPlane, kubectlBin } from "../chart/tools.js";
 export const logDir = join(runDir, "test-logs");
-
-function kubeconfigPath(): string {
-  return process.env.KUBECONFIG && existsSync(process.env.KUBECONFIG) ? process.env.KUBECONFIG : kubeconfig;
-}
-
-function apiserverHealthy(path: string): boolean {
-  if (!existsSync(path) || !existsSync(kubectlBin)) return false;
-  const r = spawnSync(kubectlBin, ["--kubeconfig", path, "get", "--raw", "/readyz"], { encoding: "utf8", timeout: 15_000 });
-  return r.status === 0;
-}
-
-/**
- * A KubeConfig for the local control plane; starts it with scripts/k8s/up.sh
- * (which builds it on first use) when it is not already answering.
- */
-export function ensureControlPlane(): KubeConfig {
-  let path = kubeconfigPath();
-  if (!apiserverHealthy(path)) {
-    const r = spawnSync(join(repoRoot, "scripts/k8s/up.sh"), [], { stdio: ["ignore", "inherit", "inherit"], timeout: 60 * 60_000 });
-    if (r.status !== 0) throw new Error(`scripts/k8s/up.sh failed (exit ${r.status}); see ${join(k8sRunDir, "logs")}`);
-    path = kubeconfig;
-  }
-  process.env.KUBECONFIG = path;
-  const kc = new KubeConfig();
-  kc.loadFromFile(path);
-  return kc;
-}
 
 export function kubectl(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(kubectlBin, ["--kubeconfig", kubeconfigPath(), ...args], { encoding: "utf8", input, timeout: 120_000 });

@@ -8,6 +8,7 @@ import { existsSync, readdirSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { KubeConfig } from "@kubernetes/client-node";
 import { parseAllDocuments } from "yaml";
 
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "../../..");
@@ -68,9 +69,31 @@ export function ensureHelm(): void {
   if (!existsSync(helmBin)) runOk(join(repoRoot, "scripts/k8s/build.sh"), ["helm"], { timeoutMs: 30 * 60_000 });
 }
 
-/** Builds the control plane if needed and starts it (idempotent). */
-export function ensureControlPlane(): void {
-  runOk(join(repoRoot, "scripts/k8s/up.sh"), [], { timeoutMs: 60 * 60_000 });
+/** $KUBECONFIG when it names a file, else the local control plane's. */
+export function kubeconfigPath(): string {
+  return process.env.KUBECONFIG && existsSync(process.env.KUBECONFIG) ? process.env.KUBECONFIG : kubeconfig;
+}
+
+function apiserverHealthy(path: string): boolean {
+  if (!existsSync(path) || !existsSync(kubectlBin)) return false;
+  const r = spawnSync(kubectlBin, ["--kubeconfig", path, "get", "--raw", "/readyz"], { encoding: "utf8", timeout: 15_000 });
+  return r.status === 0;
+}
+
+/**
+ * A KubeConfig for the local control plane; starts it with scripts/k8s/up.sh
+ * (which builds it on first use) when it is not already answering.
+ */
+export function ensureControlPlane(): KubeConfig {
+  let path = kubeconfigPath();
+  if (!apiserverHealthy(path)) {
+    runOk(join(repoRoot, "scripts/k8s/up.sh"), [], { timeoutMs: 60 * 60_000, live: true });
+    path = kubeconfig;
+  }
+  process.env.KUBECONFIG = path;
+  const kc = new KubeConfig();
+  kc.loadFromFile(path);
+  return kc;
 }
 
 export const helm = (args: string[], opts: { input?: string; timeoutMs?: number } = {}) => run(helmBin, args, opts);
