@@ -2,7 +2,10 @@
 # Everything is built from the Go module proxy; nothing is downloaded from a web site.
 HGP_K8S_VERSION="${HGP_K8S_VERSION:-v1.37.1}"   # k8s.io/kubernetes (kube-apiserver, kube-controller-manager, kubectl)
 HGP_ETCD_VERSION="${HGP_ETCD_VERSION:-v3.6.16}" # go.etcd.io/etcd/server/v3
-HGP_HELM_VERSION="${HGP_HELM_VERSION:-v3.21.4}" # helm.sh/helm/v3 (v3.22.0 is served but not an approved release)
+# helm.sh/helm/v3 (v3.22.0 is served but not an approved release). Not helm 4:
+# skaffold v2.16.1, the newest the module proxy serves, runs `helm version
+# --client` and passes --post-renderer a program, which helm 4 no longer takes.
+HGP_HELM_VERSION="${HGP_HELM_VERSION:-v3.21.4}"
 HGP_SKAFFOLD_VERSION="${HGP_SKAFFOLD_VERSION:-v2.16.1}" # github.com/GoogleContainerTools/skaffold/v2 (validates skaffold.yaml)
 
 # The node (scripts/k8s/node-up.sh): container runtime, network, cluster DNS.
