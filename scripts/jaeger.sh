@@ -54,17 +54,22 @@ ready() {
     port_listening "$JAEGER_OTLP_HTTP_PORT"
 }
 
-# binary_runs -> the cached binary exists and answers as this release. An
-# executable that is not one (a cache copied without its large files, a
-# build cut short) would otherwise start as an empty shell script: no output,
-# exit 0, and Jaeger never comes up.
+# binary_runs -> the cached binary is a program that answers as this
+# release. Anything else (a cache copied without its large files, a build cut
+# short) is removed: an empty executable would start as an empty shell
+# script, with no output and exit 0, and Jaeger would never come up.
 binary_runs() {
   [[ -x $BIN ]] || return 1
-  local out status=0
-  out=$("$BIN" --version 2>&1 | tail -n 3) || status=$?
-  [[ $status == 0 && $out == *"jaeger version $JAEGER_RELEASE"* ]] && return 0
-  warn $NAME "cached $BIN does not run as Jaeger $JAEGER_RELEASE (exit $status, printed: ${out:-nothing}); building it again"
-  rm -f "$BIN"
+  local out status=0 why
+  if [[ $(od -An -tx1 -N4 "$BIN" | tr -d ' \n') != 7f454c46 ]]; then
+    why="it is not a program ($(stat -c %s "$BIN") bytes, no ELF header)"
+  else
+    out=$(timeout 30 "$BIN" --version 2>&1 | tail -n 3) || status=$?
+    [[ $status == 0 && $out == *"jaeger version $JAEGER_RELEASE"* ]] && return 0
+    why="its --version exited $status and printed: ${out:-nothing}"
+  fi
+  warn $NAME "$BIN is not Jaeger $JAEGER_RELEASE: $why; removing it"
+  rm -f "$BIN" || die $NAME "cannot remove $BIN"
   return 1
 }
 

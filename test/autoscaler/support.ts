@@ -7,16 +7,19 @@ import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import { join } from "node:path";
-import { KubeConfig } from "@kubernetes/client-node";
-import { kubeconfigPath, kubectlBin } from "../chart/tools.js";
+import { kubeconfig, kubectlBin } from "../chart/tools.js";
 import { startTestPrometheus, type TestPrometheus } from "../support/prometheus.js";
-import { repoRoot, runDir } from "../support/stack.js";
+import { runDir } from "../support/stack.js";
 
 export type { TestPrometheus };
 export { eventually, freePort, raceTimeout, repoRoot, runDir, sleep } from "../support/stack.js";
 
 export { cacheDir, ensureControlPlane, kubectlBin } from "../chart/tools.js";
 export const logDir = join(runDir, "test-logs");
+
+function kubeconfigPath(): string {
+  return process.env.KUBECONFIG && existsSync(process.env.KUBECONFIG) ? process.env.KUBECONFIG : kubeconfig;
+}
 
 export function kubectl(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(kubectlBin, ["--kubeconfig", kubeconfigPath(), ...args], { encoding: "utf8", input, timeout: 120_000 });

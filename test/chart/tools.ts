@@ -69,30 +69,15 @@ export function ensureHelm(): void {
   if (!existsSync(helmBin)) runOk(join(repoRoot, "scripts/k8s/build.sh"), ["helm"], { timeoutMs: 30 * 60_000 });
 }
 
-/** $KUBECONFIG when it names a file, else the local control plane's. */
-export function kubeconfigPath(): string {
-  return process.env.KUBECONFIG && existsSync(process.env.KUBECONFIG) ? process.env.KUBECONFIG : kubeconfig;
-}
-
-function apiserverHealthy(path: string): boolean {
-  if (!existsSync(path) || !existsSync(kubectlBin)) return false;
-  const r = spawnSync(kubectlBin, ["--kubeconfig", path, "get", "--raw", "/readyz"], { encoding: "utf8", timeout: 15_000 });
-  return r.status === 0;
-}
-
 /**
- * A KubeConfig for the local control plane; starts it with scripts/k8s/up.sh
- * (which builds it on first use) when it is not already answering.
+ * Builds what is missing of the control plane and starts what is not running
+ * (scripts/k8s/up.sh: seconds when it is up), then a KubeConfig for it.
  */
 export function ensureControlPlane(): KubeConfig {
-  let path = kubeconfigPath();
-  if (!apiserverHealthy(path)) {
-    runOk(join(repoRoot, "scripts/k8s/up.sh"), [], { timeoutMs: 60 * 60_000, live: true });
-    path = kubeconfig;
-  }
-  process.env.KUBECONFIG = path;
+  runOk(join(repoRoot, "scripts/k8s/up.sh"), [], { timeoutMs: 60 * 60_000 });
+  process.env.KUBECONFIG = kubeconfig;
   const kc = new KubeConfig();
-  kc.loadFromFile(path);
+  kc.loadFromFile(kubeconfig);
   return kc;
 }
 
