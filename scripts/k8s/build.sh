@@ -11,6 +11,8 @@
 #                                   # pause|prometheus; node = the last six)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+# shellcheck source=../cached-program.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../cached-program.sh"
 
 # Go is needed only when something must be built.
 need_go() {
@@ -33,11 +35,19 @@ lock_builds() {
 export CGO_ENABLED=0 GOTOOLCHAIN=local GO111MODULE=on
 export GOFLAGS="-mod=mod -buildvcs=false"
 
-# stamp_ok NAME VALUE BINARIES... -> 0 when every binary exists, is not empty, and was built as VALUE
+# stamp_ok NAME VALUE BINARIES... -> 0 when NAME was built as VALUE and every
+# binary is a program. A stamp with a binary that is not one (see
+# cached-program.sh) is removed, with why, so that the tool is built again.
 stamp_ok() {
   local name=$1 want=$2; shift 2
-  local b; for b in "$@"; do [[ -x "$BIN/$b" && -s "$BIN/$b" ]] || return 1; done
-  [[ "$(cat "$BIN/.stamps/$name" 2>/dev/null)" == "$want" ]]
+  [[ "$(cat "$BIN/.stamps/$name" 2>/dev/null)" == "$want" ]] || return 1
+  local b why; for b in "$@"; do
+    if why=$(not_a_program "$BIN/$b"); then
+      log "the cached $BIN/$b is not usable: $why; building $name again"
+      rm -f "$BIN/.stamps/$name"
+      return 1
+    fi
+  done
 }
 # mod_time MODULE VERSION -> the release date recorded by the module proxy (for buildDate)
 mod_time() {
