@@ -234,7 +234,11 @@ import_image() {
   local ref=$1
   if node_ctr images ls -q "name==$(normalized "$ref")" | grep . >/dev/null; then return; fi
   log "importing $ref into containerd"
-  node_ctr images import --snapshotter overlayfs "$(archive_of "$ref")" >/dev/null
+  # --local: ctr reads the archive itself and sends containerd only the
+  # blobs it lacks. Through containerd 2's transfer service (ctr's default)
+  # the whole archive, ~440 MB for the project image of which a source
+  # change alters a few MB, is streamed every time: 9 s instead of 4-5.
+  node_ctr images import --local --snapshotter overlayfs "$(archive_of "$ref")" >/dev/null
 }
 
 import_all() {
