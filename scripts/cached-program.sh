@@ -1,5 +1,5 @@
 # Sourced by the scripts that reuse binaries from the download and build
-# cache (scripts/jaeger.sh, scripts/k8s/build.sh).
+# cache (scripts/jaeger.sh, scripts/k8s/build.sh, scripts/with-node.sh).
 #
 # not_a_program FILE -> prints why FILE is not an executable ELF program and
 # returns 0; returns 1 (printing nothing) when it is one. A cache copied

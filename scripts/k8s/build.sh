@@ -11,7 +11,7 @@
 #                                   # pause|prometheus; node = the last six)
 set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/common.sh"
-# shellcheck source=../cached-program.sh
+# shellcheck source=scripts/cached-program.sh
 . "$(dirname "${BASH_SOURCE[0]}")/../cached-program.sh"
 
 # Go is needed only when something must be built.
