@@ -17,12 +17,8 @@ export { eventually, freePort, raceTimeout, repoRoot, runDir, sleep } from "../s
 export { cacheDir, ensureControlPlane, kubectlBin } from "../chart/tools.js";
 export const logDir = join(runDir, "test-logs");
 
-function kubeconfigPath(): string {
-  return process.env.KUBECONFIG && existsSync(process.env.KUBECONFIG) ? process.env.KUBECONFIG : kubeconfig;
-}
-
 export function kubectl(args: string[], input?: string): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(kubectlBin, ["--kubeconfig", kubeconfigPath(), ...args], { encoding: "utf8", input, timeout: 120_000 });
+  const r = spawnSync(kubectlBin, ["--kubeconfig", kubeconfig, ...args], { encoding: "utf8", input, timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -9,12 +9,13 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { describe, test } from "node:test";
 import { runDir } from "../support/stack.js";
 import { repoRoot } from "./tools.js";
 
-const closedGo = (cache: string) => ({ GOPROXY: "off", GOVCS: "*:off", GOMODCACHE: join(cache, "gomod"), GOTOOLCHAIN: "local" });
+/** Neither the module proxy nor a version control system may be asked, so a rebuild fails at once. */
+const closedGo = (cache: string) => ({ GOPROXY: "off", GOVCS: "*:off", GOFLAGS: "-mod=readonly", GOMODCACHE: join(cache, "gomod"), GOTOOLCHAIN: "local" });
 
 function withTempCache(fn: (cache: string) => void): void {
   mkdirSync(runDir, { recursive: true });
@@ -49,6 +50,24 @@ describe("cached tools that are not programs", { timeout: 120_000 }, () => {
       assert.match(r.stderr, /the cached \S+\/bin\/pause is not usable: it is not a program \(0 bytes, no ELF header\); building pause again/);
       assert.doesNotMatch(r.stderr, /already built/);
       assert.equal(existsSync(join(bin, ".stamps/pause")), false, "the stamp of the unusable binary is still there");
+    });
+  });
+
+  test("scripts/jaeger.sh: an empty executable in the cache is removed and built again, not reused", () => {
+    withTempCache((cache) => {
+      const script = join(repoRoot, "scripts/jaeger.sh");
+      const env = { ...process.env, HIGHGOPRESS_CACHE: cache, ...closedGo(cache) };
+      const binary = spawnSync("bash", [script, "binary"], { env, encoding: "utf8" });
+      assert.equal(binary.status, 0, binary.stderr);
+      const bin = binary.stdout.trim();
+      mkdirSync(dirname(bin), { recursive: true });
+      writeFileSync(bin, "", { mode: 0o755 });
+      const r = spawnSync("bash", [script, "build"], { env, encoding: "utf8", timeout: 60_000 });
+      assert.equal(r.error, undefined);
+      assert.equal(r.status, 1, `the build without the module proxy did not fail as expected:\n${r.stderr}`);
+      assert.match(r.stderr, /is not Jaeger v2\.\d+\.\d+: it is not a program \(0 bytes, no ELF header\); removing it/);
+      assert.doesNotMatch(r.stderr, /reusing cached binary/);
+      assert.equal(existsSync(bin), false, "the empty executable is still in the cache");
     });
   });
 
